@@ -1,0 +1,5 @@
+"""The ``parafka`` command line."""
+
+from parafka.cli.main import main
+
+__all__ = ["main"]

@@ -1,0 +1,119 @@
+"""``parafka broker start|stop|status|logs``: a local Kafka broker for development and tests."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from parafka.broker import DEFAULT_KAFKA_VERSION, BrokerInfo, LocalBroker
+from parafka.errors import BrokerAlreadyRunning, BrokerError
+
+_NAME = click.option(
+    "--name", default="default", show_default=True, help="Which local broker (several may run)."
+)
+
+
+def _describe(info: BrokerInfo) -> str:
+    return (
+        f"broker {info.name!r}: Kafka {info.kafka_version} at {info.bootstrap} "
+        f"(controller {info.controller_port}, pid {info.pid}, dir {info.directory})"
+    )
+
+
+def _parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
+    overrides = {}
+    for value in values:
+        key, sep, setting = value.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{value!r} is not KEY=VALUE", param_hint="--set")
+        overrides[key.strip()] = setting.strip()
+    return overrides
+
+
+@click.group()
+def broker() -> None:
+    """Run a real single-node Apache Kafka broker on 127.0.0.1 (jars from Maven Central)."""
+
+
+@broker.command()
+@_NAME
+@click.option("--port", type=click.IntRange(1, 65535), help="Client port (default: a free one).")
+@click.option(
+    "--controller-port",
+    type=click.IntRange(1, 65535),
+    help="KRaft controller port (default: free).",
+)
+@click.option("--kafka-version", default=DEFAULT_KAFKA_VERSION, show_default=True)
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Extra broker setting.")
+@click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait until ready.")
+def start(
+    name: str,
+    port: int | None,
+    controller_port: int | None,
+    kafka_version: str,
+    settings: tuple[str, ...],
+    timeout: float,
+) -> None:
+    """Start a broker and print its bootstrap address (on stdout, alone)."""
+    local = LocalBroker(name)
+    overrides = _parse_overrides(settings)
+    click.echo(f"starting Kafka {kafka_version} broker {name!r} ...", err=True)
+    try:
+        info = local.start(
+            kafka_version=kafka_version,
+            port=port,
+            controller_port=controller_port,
+            overrides=overrides,
+            timeout=timeout,
+        )
+    except BrokerAlreadyRunning as exc:
+        click.echo(f"{exc}; stop it first or start another with --name", err=True)
+        click.echo(exc.bootstrap)
+        return
+    except BrokerError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(_describe(info), err=True)
+    click.echo(info.bootstrap)
+
+
+@broker.command()
+@_NAME
+@click.option("--all", "stop_all", is_flag=True, help="Stop every local broker.")
+@click.option("--timeout", default=30.0, show_default=True, help="Seconds before SIGKILL.")
+def stop(name: str, stop_all: bool, timeout: float) -> None:
+    """Stop a broker (SIGTERM, then SIGKILL after the timeout)."""
+    names = [info.name for info in LocalBroker.all()] if stop_all else [name]
+    try:
+        for each in names:
+            info = LocalBroker(each).stop(timeout=timeout)
+            if info is None:
+                click.echo(f"broker {each!r} is not running", err=True)
+            else:
+                click.echo(
+                    f"stopped broker {each!r} (was {info.bootstrap}, pid {info.pid})", err=True
+                )
+    except BrokerError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
+@broker.command()
+@click.option("--name", default=None, help="One broker (default: list every running one).")
+def status(name: str | None) -> None:
+    """Say whether a broker runs; exit status 0 if it does, 3 if not."""
+    infos = LocalBroker.all() if name is None else [i for i in [LocalBroker(name).status()] if i]
+    if not infos:
+        click.echo(f"broker {name!r} is not running" if name else "no local broker is running")
+        sys.exit(3)
+    for info in infos:
+        click.echo(f"running: {_describe(info)}")
+
+
+@broker.command()
+@_NAME
+@click.option("--lines", default=40, show_default=True)
+def logs(name: str, lines: int) -> None:
+    """Print the tail of a broker's logs."""
+    click.echo(LocalBroker(name).log_tail(lines))

@@ -1,0 +1,71 @@
+"""parafka's exceptions.
+
+::
+
+    ParafkaError
+    ├── ConfigurationError      bad settings, raised at configuration/start time
+    └── BrokerError             the local development broker (``parafka broker``)
+        ├── BrokerAlreadyRunning
+        ├── JavaNotFound
+        ├── MavenError
+        ├── PortInUse
+        └── BrokerStartFailed
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BrokerAlreadyRunning",
+    "BrokerError",
+    "BrokerStartFailed",
+    "ConfigurationError",
+    "JavaNotFound",
+    "MavenError",
+    "ParafkaError",
+    "PortInUse",
+]
+
+
+class ParafkaError(Exception):
+    """Root of every error parafka raises on purpose."""
+
+
+class ConfigurationError(ParafkaError):
+    """A setting is missing or wrong; the message names the setting."""
+
+
+class BrokerError(ParafkaError):
+    """The local development broker could not be prepared, started or stopped."""
+
+
+class BrokerAlreadyRunning(BrokerError):
+    """A broker with this name already runs; ``bootstrap`` is its address."""
+
+    def __init__(self, name: str, bootstrap: str, pid: int) -> None:
+        super().__init__(f"broker {name!r} already runs at {bootstrap} (pid {pid})")
+        self.name = name
+        self.bootstrap = bootstrap
+        self.pid = pid
+
+
+class JavaNotFound(BrokerError):
+    """No usable Java runtime (missing, or older than the broker needs)."""
+
+
+class MavenError(BrokerError):
+    """Maven is missing or could not resolve the broker's jars."""
+
+
+class PortInUse(BrokerError):
+    """A port asked for is already taken by another process."""
+
+    def __init__(self, port: int, what: str) -> None:
+        super().__init__(
+            f"port {port} ({what}) on 127.0.0.1 is already in use; "
+            "pick another one or leave it out to choose a free port automatically"
+        )
+        self.port = port
+
+
+class BrokerStartFailed(BrokerError):
+    """The broker process exited or never became ready; the message ends with its log tail."""
