@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,8 +30,7 @@ def _reap_orphans() -> None:
             continue
         owner = info.name.removeprefix(_SESSION_PREFIX)
         if owner.isdigit() and not Path(f"/proc/{owner}").exists():
-            LocalBroker(info.name).stop()
-            shutil.rmtree(LocalBroker(info.name).directory, ignore_errors=True)
+            LocalBroker(info.name).remove()
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +49,7 @@ def kafka_bootstrap() -> Iterator[str]:
     try:
         yield info.bootstrap
     finally:
-        broker.stop()
-        shutil.rmtree(broker.directory, ignore_errors=True)
+        broker.remove()
 
 
 @pytest.fixture

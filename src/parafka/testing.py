@@ -14,6 +14,7 @@ __all__ = ["create_topic", "end_offsets", "produce_messages"]
 
 #: librdkafka's own log lines go here instead of stderr.
 _LOG = logging.getLogger("parafka.testing")
+_LOG.addHandler(logging.NullHandler())
 
 
 def create_topic(bootstrap: str, name: str, partitions: int = 1, timeout: float = 30.0) -> None:

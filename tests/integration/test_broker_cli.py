@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,8 +40,7 @@ def java_processes_in(directory: str) -> list[int]:
 def broker_name(unique_name: Callable[[str], str]) -> Iterator[str]:
     name = unique_name("cli")[:80]
     yield name
-    LocalBroker(name).stop()
-    shutil.rmtree(LocalBroker(name).directory, ignore_errors=True)
+    LocalBroker(name).remove()
 
 
 @pytest.fixture
@@ -92,8 +90,7 @@ def test_a_second_name_runs_beside_the_first_on_other_ports(
             metadata = AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10)
             assert len(metadata.brokers) == 1
     finally:
-        LocalBroker(other).stop()
-        shutil.rmtree(LocalBroker(other).directory, ignore_errors=True)
+        LocalBroker(other).remove()
 
 
 def test_a_port_in_use_is_named(broker_name: str, busy_port: int) -> None:

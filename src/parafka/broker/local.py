@@ -317,6 +317,12 @@ class LocalBroker:
             shutil.rmtree(self.directory / "data", ignore_errors=True)
             return info
 
+    def remove(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
+        """Stop the broker if it runs and delete its directory, logs and lock file."""
+        self.stop(timeout)
+        shutil.rmtree(self.directory, ignore_errors=True)
+        self._lock_file.unlink(missing_ok=True)
+
     def _terminate(self, pid: int, timeout: float) -> None:
         for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, _KILL_WAIT)):
             try:
