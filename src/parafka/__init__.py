@@ -1,7 +1,22 @@
 """parafka: Karafka's concurrency model for Python, on confluent-kafka."""
 
+from parafka.app import App
+from parafka.consumer import Consumer
 from parafka.errors import ConfigurationError, ParafkaError
+from parafka.instrumentation import Event
+from parafka.messages import Message, Messages, json_deserializer, raw_deserializer
 
 __version__ = "0.1.0"
 
-__all__ = ["ConfigurationError", "ParafkaError", "__version__"]
+__all__ = [
+    "App",
+    "ConfigurationError",
+    "Consumer",
+    "Event",
+    "Message",
+    "Messages",
+    "ParafkaError",
+    "__version__",
+    "json_deserializer",
+    "raw_deserializer",
+]

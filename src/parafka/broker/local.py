@@ -388,6 +388,6 @@ def _answers_metadata(bootstrap: str) -> bool:
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     try:
         metadata = admin.list_topics(timeout=2.0)
-    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+    except Exception:  # any failure means "not ready yet"
         return False
     return bool(metadata.brokers)

@@ -1,0 +1,254 @@
+"""``parafka.App``: routing, the shared worker pool, one listener per subscription group.
+
+Threads: the app is configured and started on one thread (usually the main thread, which
+``run()`` keeps until a signal or ``stop()``). ``stop()`` and ``request_stop()`` may be called
+from any thread; the shutdown itself runs once, under ``_shutdown_lock``.
+
+Shutdown order (each step bounded by ``shutdown_timeout`` in all):
+1. listeners stop fetching (pause every partition) and stop dispatching new batches;
+2. running batches finish, then each consumer instance's ``shutdown()`` hook runs;
+3. listeners store and synchronously commit what finished work allows, then close their client;
+4. the worker threads exit. Jobs still running at the deadline are reported (``shutdown.hanging``)
+   and the stop is not clean: ``run()`` then exits with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from types import FrameType
+from typing import Any
+
+from parafka.config import Settings, mask_secrets, validate_kafka
+from parafka.connection.listener import Listener
+from parafka.consumer import Consumer
+from parafka.errors import ConfigurationError
+from parafka.instrumentation import LoggingSubscriber, Monitor
+from parafka.messages import Deserializer, json_deserializer
+from parafka.processing.workers import WorkerPool
+from parafka.routing import ConsumerGroup, Route, SubscriptionGroup
+
+__all__ = ["App"]
+
+
+class App:
+    """A parafka application: see the README for every setting."""
+
+    def __init__(
+        self,
+        *,
+        kafka: Mapping[str, Any],
+        group_id: str = "parafka",
+        concurrency: int = 5,
+        max_messages: int = 100,
+        max_wait_time: float = 1.0,
+        shutdown_timeout: float = 60.0,
+        pause_timeout: float = 1.0,
+        pause_max_timeout: float = 30.0,
+        max_backlog: int = 0,
+        log_events: bool = True,
+    ) -> None:
+        self.kafka = validate_kafka(kafka, "App(kafka=...)")
+        if not str(self.kafka.get("bootstrap.servers", "")).strip():
+            raise ConfigurationError(
+                "App(kafka=...) needs 'bootstrap.servers' (e.g. {'bootstrap.servers': "
+                "'127.0.0.1:9092'})"
+            )
+        if not isinstance(group_id, str) or not group_id.strip():
+            raise ConfigurationError(f"group_id must be a non-empty string, got {group_id!r}")
+        self.group_id = group_id
+        self.settings = Settings(
+            concurrency=concurrency,
+            max_messages=max_messages,
+            max_wait_time=max_wait_time,
+            shutdown_timeout=shutdown_timeout,
+            pause_timeout=pause_timeout,
+            pause_max_timeout=pause_max_timeout,
+            max_backlog=max_backlog,
+        )
+        self.monitor = Monitor()
+        if log_events:
+            self.monitor.subscribe("*", LoggingSubscriber())
+        self.workers = WorkerPool(concurrency, self.monitor)
+        self._routes: list[Route] = []
+        self._groups: dict[str, ConsumerGroup] = {}
+        self._listeners: list[Listener] = []
+        self._state = "new"  # new -> running -> stopped; guarded by _shutdown_lock
+        self._shutdown_lock = threading.Lock()
+        self._stop_requested = threading.Event()
+        self._clean = True
+        self.critical_error: BaseException | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"App(group_id={self.group_id!r}, kafka={mask_secrets(self.kafka)!r}, "
+            f"settings={self.settings!r}, topics={[r.topic for r in self._routes]})"
+        )
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def consumer_group(self, name: str) -> ConsumerGroup:
+        """Routes for another consumer group (its own connection and listener thread)."""
+        group = self._groups.get(name)
+        if group is None:
+            group = self._groups[name] = ConsumerGroup(self, name)
+        return group
+
+    def topic(
+        self,
+        name: str,
+        consumer: type[Consumer],
+        *,
+        manual_offset_management: bool = False,
+        deserializer: Deserializer = json_deserializer,
+        kafka: Mapping[str, Any] | None = None,
+        subscription_group: str | None = None,
+    ) -> Route:
+        """Route topic ``name`` of the default group (``group_id``) to ``consumer``.
+
+        ``manual_offset_management``: only ``mark_as_consumed()`` marks messages.
+        ``deserializer``: ``message -> payload`` (default JSON). ``kafka``: librdkafka settings
+        for this topic's connection (a different value means a separate connection).
+        ``subscription_group``: force a separate connection under this name.
+        """
+        return self.consumer_group(self.group_id).topic(
+            name,
+            consumer,
+            manual_offset_management=manual_offset_management,
+            deserializer=deserializer,
+            kafka=kafka,
+            subscription_group=subscription_group,
+        )
+
+    @property
+    def routes(self) -> list[Route]:
+        return list(self._routes)
+
+    def _add_route(self, route: Route) -> None:
+        if self._state != "new":
+            raise ConfigurationError("routes must be added before the app starts")
+        for existing in self._routes:
+            if existing.group_id == route.group_id and existing.topic == route.topic:
+                raise ConfigurationError(
+                    f"topic {route.topic!r} is routed twice in consumer group {route.group_id!r}"
+                )
+        self._routes.append(route)
+
+    def subscription_groups(self) -> list[SubscriptionGroup]:
+        """The connections the app will open: routes grouped by consumer group and settings."""
+        grouped: dict[tuple[str, str], list[Route]] = {}
+        for route in self._routes:
+            grouped.setdefault((route.group_id, route.subscription_group), []).append(route)
+        return [
+            SubscriptionGroup(group_id, name, routes[0].kafka, tuple(routes))
+            for (group_id, name), routes in grouped.items()
+        ]
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the workers and listeners in background threads and return."""
+        with self._shutdown_lock:
+            if self._state != "new":
+                raise ConfigurationError(f"the app was already started (it is {self._state})")
+            if not self._routes:
+                raise ConfigurationError("no topics are routed: call app.topic(...) first")
+            self.monitor.publish("app.starting", group_id=self.group_id)
+            listeners = []
+            counts: dict[str, int] = {}
+            for group in self.subscription_groups():
+                counts[group.group_id] = counts.get(group.group_id, 0) + 1
+                suffix = "" if counts[group.group_id] == 1 else f"-{counts[group.group_id]}"
+                listeners.append(
+                    Listener(
+                        group,
+                        self.kafka,
+                        self.settings,
+                        self.workers.jobs,
+                        self.monitor,
+                        self._on_critical,
+                        thread_name=f"parafka-listener-{group.group_id}{suffix}",
+                    )
+                )
+            self._listeners = listeners
+            self.workers.start()
+            for listener in listeners:
+                listener.start()
+            self._state = "running"
+        self.monitor.publish(
+            "app.running",
+            group_id=self.group_id,
+            listeners=len(self._listeners),
+            concurrency=self.settings.concurrency,
+        )
+
+    def request_stop(self) -> None:
+        """Ask ``run()`` to stop (thread-safe and signal-safe; returns at once)."""
+        self._stop_requested.set()
+
+    def stop(self) -> bool:
+        """Stop and wait (at most ``shutdown_timeout``); True if every job finished in time."""
+        self._stop_requested.set()
+        with self._shutdown_lock:
+            if self._state == "running":
+                self._clean = self._shutdown()
+                self._state = "stopped"
+            return self._clean
+
+    def run(self) -> None:
+        """Start, block until SIGINT/SIGTERM or ``stop()``, shut down; exit 2 if jobs hung."""
+        self._install_signals()
+        self.start()
+        while not self._stop_requested.wait(0.2):
+            pass
+        clean = self.stop()
+        if not clean:
+            sys.exit(2)
+        if self.critical_error is not None:
+            sys.exit(1)
+
+    @property
+    def running(self) -> bool:
+        return self._state == "running"
+
+    def _on_critical(self, error: BaseException) -> None:
+        if self.critical_error is None:
+            self.critical_error = error
+        self.request_stop()
+
+    def _shutdown(self) -> bool:
+        timeout = self.settings.shutdown_timeout
+        deadline = time.monotonic() + timeout
+        self.monitor.publish("app.stopping", group_id=self.group_id, timeout=timeout)
+        for listener in self._listeners:
+            listener.request_stop(deadline)
+        for listener in self._listeners:
+            # Past the deadline a listener still commits and closes; give it a little longer.
+            listener.join(max(0.0, deadline - time.monotonic()) + 30.0)
+        hanging = self.workers.busy()
+        if hanging:
+            self.monitor.publish(
+                "shutdown.hanging",
+                jobs=[f"{b.job} on {b.worker} for {b.running_for:.1f} s" for b in hanging],
+            )
+        workers_done = self.workers.stop(max(0.0, deadline - time.monotonic()) if hanging else 5.0)
+        clean = not hanging and workers_done
+        self.monitor.publish("app.stopped", group_id=self.group_id, clean=clean)
+        return clean
+
+    def _install_signals(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def handle(signum: int, _frame: FrameType | None) -> None:
+            if self._stop_requested.is_set():
+                sys.stderr.write(f"parafka: second {signal.Signals(signum).name}, exiting now\n")
+                os._exit(2)
+            self.request_stop()
+
+        signal.signal(signal.SIGINT, handle)
+        signal.signal(signal.SIGTERM, handle)

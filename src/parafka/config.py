@@ -1,0 +1,115 @@
+"""Settings of an :class:`~parafka.App` and the librdkafka configuration parafka builds.
+
+Everything here is validated when the app is created, on the caller's thread, and raises
+:class:`~parafka.ConfigurationError` naming the setting. Secrets never appear in ``repr``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from parafka.errors import ConfigurationError
+
+__all__ = ["MANAGED_KAFKA_KEYS", "Settings", "mask_secrets", "validate_kafka"]
+
+#: librdkafka settings parafka sets itself; users setting them would break its guarantees.
+MANAGED_KAFKA_KEYS: Mapping[str, str] = {
+    "group.id": "use App(group_id=...) or app.consumer_group(name)",
+    "enable.auto.offset.store": "parafka stores offsets only once work is finished",
+    "enable.auto.commit": "parafka relies on librdkafka committing the offsets it stores",
+    "auto.commit.enable": "parafka relies on librdkafka committing the offsets it stores",
+}
+
+_SECRET_MARKERS = ("password", "secret", "private.key", "key.pem", "oauthbearer.config", "token")
+
+
+def is_secret(key: str) -> bool:
+    """True for librdkafka keys whose values must never be shown."""
+    return any(marker in key.lower() for marker in _SECRET_MARKERS)
+
+
+def mask_secrets(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``config`` with every secret value replaced by ``'***'``."""
+    return {key: ("***" if is_secret(key) else value) for key, value in config.items()}
+
+
+def validate_kafka(kafka: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Check user librdkafka settings; ``where`` names them in errors (``'App(kafka=...)'``)."""
+    if not isinstance(kafka, Mapping):
+        raise ConfigurationError(f"{where} must be a dict of librdkafka settings")
+    config = dict(kafka)
+    for key, value in config.items():
+        if not isinstance(key, str):
+            raise ConfigurationError(f"{where}: setting names must be strings, got {key!r}")
+        if key in MANAGED_KAFKA_KEYS:
+            raise ConfigurationError(
+                f"{where}: {key!r} is managed by parafka and cannot be set "
+                f"({MANAGED_KAFKA_KEYS[key]})"
+            )
+        if value is None:
+            raise ConfigurationError(f"{where}: {key!r} is None; leave it out instead")
+    return config
+
+
+def _positive_number(name: str, value: object, minimum: float = 0.0) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}")
+    if value <= minimum:
+        raise ConfigurationError(f"{name} must be > {minimum:g}, got {value!r}")
+    return float(value)
+
+
+def _count(name: str, value: object, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigurationError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ConfigurationError(f"{name} must be >= {minimum}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """The app-wide processing settings (see the README's configuration table)."""
+
+    concurrency: int = 5
+    max_messages: int = 100
+    max_wait_time: float = 1.0
+    shutdown_timeout: float = 60.0
+    pause_timeout: float = 1.0
+    pause_max_timeout: float = 30.0
+    max_backlog: int = 0  # 0: 2 * max_messages
+    poll_interval: float = 0.05
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _count("concurrency", self.concurrency)
+        _count("max_messages", self.max_messages)
+        _positive_number("max_wait_time", self.max_wait_time)
+        _positive_number("shutdown_timeout", self.shutdown_timeout)
+        _positive_number("pause_timeout", self.pause_timeout)
+        _positive_number("pause_max_timeout", self.pause_max_timeout)
+        _positive_number("poll_interval", self.poll_interval)
+        _count("max_backlog", self.max_backlog, minimum=0)
+        if self.pause_max_timeout < self.pause_timeout:
+            raise ConfigurationError(
+                f"pause_max_timeout ({self.pause_max_timeout}) must be >= pause_timeout "
+                f"({self.pause_timeout})"
+            )
+        if self.shutdown_timeout < self.max_wait_time:
+            raise ConfigurationError(
+                f"shutdown_timeout ({self.shutdown_timeout}) must be >= max_wait_time "
+                f"({self.max_wait_time})"
+            )
+
+    @property
+    def backlog_limit(self) -> int:
+        """Fetched-but-not-dispatched messages per partition before it is paused at the broker."""
+        return self.max_backlog or 2 * self.max_messages
+
+    @property
+    def fetch_timeout(self) -> float:
+        """How long one ``consume()`` call may block: short, so the listener stays responsive."""
+        return min(self.max_wait_time, self.poll_interval)

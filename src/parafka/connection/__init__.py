@@ -1,0 +1,1 @@
+"""Kafka connections: one listener thread per subscription group, owning its client."""

@@ -1,0 +1,49 @@
+"""The librdkafka configuration of a listener's ``confluent_kafka.Consumer``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import confluent_kafka
+
+from parafka.config import is_secret, mask_secrets
+from parafka.errors import ConfigurationError
+
+__all__ = ["build_client", "client_config", "is_incremental"]
+
+#: parafka's defaults; users may override them.
+DEFAULTS: Mapping[str, Any] = {"auto.offset.reset": "earliest"}
+
+
+def client_config(base: Mapping[str, Any], group_id: str) -> dict[str, Any]:
+    """User settings plus the ones parafka manages (offsets stored only for finished work)."""
+    return {
+        **DEFAULTS,
+        **base,
+        "group.id": group_id,
+        "enable.auto.offset.store": False,
+        "enable.auto.commit": True,
+    }
+
+
+def is_incremental(config: Mapping[str, Any]) -> bool:
+    """True for cooperative-sticky and KIP-848 (``group.protocol=consumer``): incremental lists."""
+    if str(config.get("group.protocol", "classic")).lower() == "consumer":
+        return True
+    return "cooperative" in str(config.get("partition.assignment.strategy", "")).lower()
+
+
+def build_client(config: Mapping[str, Any], where: str) -> confluent_kafka.Consumer:
+    """Create the client; librdkafka's rejection of a setting becomes a ConfigurationError."""
+    try:
+        return confluent_kafka.Consumer(dict(config))
+    except (confluent_kafka.KafkaException, ValueError, TypeError) as exc:
+        reason = str(exc)
+        for key, value in config.items():
+            if is_secret(key) and str(value):
+                reason = reason.replace(str(value), "***")
+        raise ConfigurationError(
+            f"{where}: librdkafka rejected the configuration: {reason} "
+            f"(settings: {mask_secrets(config)})"
+        ) from None

@@ -1,0 +1,367 @@
+"""The listener: one thread per subscription group that owns its ``confluent_kafka.Consumer``.
+
+Only this thread touches the client: consume, pause, resume, store_offsets, commit, assign and
+close; rebalance callbacks run on it too, inside ``consume()``. Workers reach it only through
+coordinators, which put themselves on ``_dirty`` (a thread-safe queue) when their committable
+offset or backlog changed, and set ``_wake``.
+
+The loop never waits for jobs (no barrier): each turn it stores committable offsets, resumes
+drained partitions, dispatches due retries, and calls ``consume()`` with a short timeout (so
+``max.poll.interval.ms`` and rebalance callbacks are served promptly). When every assigned
+partition is paused it waits on ``_wake`` instead, then polls without blocking.
+
+Shutdown (:meth:`request_stop`): pause everything, stop dispatching, let running jobs finish and
+``shutdown()`` hooks run until the deadline while still polling, store and commit synchronously
+what is committable, close the client.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import confluent_kafka
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from parafka.config import Settings
+from parafka.connection.client import build_client, client_config, is_incremental
+from parafka.instrumentation import Monitor
+from parafka.processing.coordinator import Coordinator
+from parafka.processing.workers import JobsQueue
+from parafka.routing import SubscriptionGroup
+
+__all__ = ["Listener"]
+
+Key = tuple[str, int]
+
+
+class Listener:
+    """A subscription group's connection and thread (``parafka-listener-<group>``)."""
+
+    def __init__(
+        self,
+        group: SubscriptionGroup,
+        kafka: dict[str, Any],
+        settings: Settings,
+        jobs: JobsQueue,
+        monitor: Monitor,
+        on_critical: Callable[[BaseException], None],
+        thread_name: str,
+    ) -> None:
+        self.group = group
+        self._settings = settings
+        self._jobs = jobs
+        self._monitor = monitor
+        self._on_critical = on_critical
+        config = client_config({**kafka, **group.kafka}, group.group_id)
+        self._incremental = is_incremental(config)
+        # Created here (configuration errors surface in App.start); after start() only the
+        # listener thread uses it.
+        self._client = build_client(config, f"consumer group {group.group_id!r}")
+        # Listener-thread state:
+        self._coordinators: dict[Key, Coordinator] = {}
+        self._retired: dict[Key, Coordinator] = {}
+        self._paused: set[Key] = set()
+        self._stored: dict[Key, int] = {}
+        self._next_sweep = 0.0
+        # Cross-thread hand-offs:
+        self._dirty: queue.SimpleQueue[Coordinator] = queue.SimpleQueue()
+        self._wake = threading.Event()
+        self._stop_requested = threading.Event()
+        self._deadline = float("inf")  # written before _stop_requested is set
+        self.stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
+
+    def __repr__(self) -> str:
+        return f"Listener({self._thread.name}, topics={self.group.topics})"
+
+    # -- called from other threads -------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def request_stop(self, deadline: float) -> None:
+        """Begin the shutdown; ``deadline`` (monotonic) bounds the wait for running jobs."""
+        self._deadline = deadline
+        self._stop_requested.set()
+        self._wake.set()
+
+    def join(self, timeout: float) -> bool:
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def notify(self, coordinator: Coordinator) -> None:
+        """A coordinator's offsets or backlog changed (called from any thread)."""
+        self._dirty.put(coordinator)
+        self._wake.set()
+
+    # -- the listener thread ---------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._client.subscribe(
+                self.group.topics,
+                on_assign=self._on_assign,
+                on_revoke=self._on_revoke,
+                on_lost=self._on_lost,
+            )
+            while not self._stop_requested.is_set():
+                self._turn()
+            self._drain()
+        except BaseException as exc:
+            self._monitor.publish("error.occurred", type="listener.crashed", error=exc)
+            self._on_critical(exc)
+            try:
+                self._client.close()
+            except Exception as close_error:
+                self._monitor.publish("error.occurred", type="listener.close", error=close_error)
+        finally:
+            self.stopped.set()
+
+    def _turn(self) -> None:
+        self._serve_dirty()
+        now = time.monotonic()
+        if now >= self._next_sweep:
+            self._sweep()
+            self._next_sweep = now + self._settings.poll_interval
+        if self._coordinators and len(self._paused) >= len(self._coordinators):
+            self._wake.wait(self._settings.poll_interval)
+            self._wake.clear()
+            timeout = 0.0
+        else:
+            timeout = self._settings.fetch_timeout
+        messages = self._consume(timeout)
+        if messages:
+            self._dispatch(messages)
+
+    def _consume(self, timeout: float) -> list[confluent_kafka.Message]:
+        try:
+            return self._client.consume(self._settings.max_messages, timeout)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and error.fatal():
+                raise
+            self._monitor.publish("error.occurred", type="listener.consume", error=exc)
+            return []
+
+    def _dispatch(self, messages: list[confluent_kafka.Message]) -> None:
+        batches: dict[Key, list[confluent_kafka.Message]] = {}
+        for message in messages:
+            if message.error() is not None:
+                self._message_error(message)
+                continue
+            key = (message.topic() or "", message.partition() or 0)
+            batch = batches.get(key)
+            if batch is None:
+                batches[key] = [message]
+            else:
+                batch.append(message)
+        limit = self._settings.backlog_limit
+        for key, batch in batches.items():
+            coordinator = self._coordinators.get(key)
+            if coordinator is None:
+                continue  # not (or no longer) assigned here
+            job = coordinator.fetched(batch)
+            if job is not None:
+                self._jobs.put(job)
+            if coordinator.backlog_size >= limit and key not in self._paused:
+                self._pause(key)
+        if self._monitor.listens("listener.polled"):
+            self._monitor.publish(
+                "listener.polled", group=self.group.group_id, messages=len(messages)
+            )
+
+    def _message_error(self, message: confluent_kafka.Message) -> None:
+        error = message.error()
+        assert error is not None
+        if error.code() == KafkaError._PARTITION_EOF:
+            return
+        self._monitor.publish(
+            "error.occurred",
+            type="listener.message",
+            topic=message.topic(),
+            partition=message.partition(),
+            error=KafkaException(error),
+        )
+        if error.fatal():
+            raise KafkaException(error)
+
+    def _serve_dirty(self) -> None:
+        changed: set[Coordinator] = set()
+        while True:
+            try:
+                changed.add(self._dirty.get_nowait())
+            except queue.Empty:
+                break
+        if not changed:
+            return
+        offsets = []
+        half = self._settings.backlog_limit // 2
+        for coordinator in changed:
+            key = (coordinator.topic, coordinator.partition)
+            if self._coordinators.get(key) is not coordinator:
+                continue
+            offset = coordinator.committable()
+            if offset is not None and offset != self._stored.get(key):
+                offsets.append(TopicPartition(key[0], key[1], offset))
+                self._stored[key] = offset
+            if (
+                key in self._paused
+                and coordinator.backlog_size <= half
+                and not self._stop_requested.is_set()
+            ):
+                self._resume(key)
+        if offsets:
+            self._store(offsets)
+
+    def _store(self, offsets: list[TopicPartition]) -> None:
+        try:
+            self._client.store_offsets(offsets=offsets)
+        except KafkaException as exc:
+            self._monitor.publish("error.occurred", type="offsets.store", error=exc)
+            return
+        if self._monitor.listens("offsets.stored"):
+            self._monitor.publish(
+                "offsets.stored",
+                group=self.group.group_id,
+                offsets={(tp.topic, tp.partition): tp.offset for tp in offsets},
+            )
+
+    def _sweep(self) -> None:
+        """Dispatch what waited on a back-off or on a revoked predecessor; forget idle ones."""
+        for coordinator in self._coordinators.values():
+            job = coordinator.due()
+            if job is not None:
+                self._jobs.put(job)
+        for key in [key for key, old in self._retired.items() if old.idle]:
+            del self._retired[key]
+
+    def _pause(self, key: Key) -> None:
+        self._client.pause([TopicPartition(*key)])
+        self._paused.add(key)
+        self._monitor.publish("listener.paused", topic=key[0], partition=key[1])
+
+    def _resume(self, key: Key) -> None:
+        self._client.resume([TopicPartition(*key)])
+        self._paused.discard(key)
+        self._monitor.publish("listener.resumed", topic=key[0], partition=key[1])
+
+    # -- rebalance callbacks (listener thread, inside consume/close) -----------------------
+
+    def _on_assign(
+        self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]
+    ) -> None:
+        if self._incremental:
+            client.incremental_assign(partitions)
+        else:
+            client.assign(partitions)
+        if partitions:
+            client.resume(partitions)  # a pause survives revoke + re-assign to the same member
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            predecessor = self._retired.pop(key, None)
+            self._coordinators[key] = Coordinator(
+                self.group.route(tp.topic),
+                tp.partition,
+                self._settings,
+                self._monitor,
+                self.notify,
+                self._on_critical,
+                predecessor=predecessor,
+            )
+            self._paused.discard(key)
+            self._stored.pop(key, None)
+        self._monitor.publish(
+            "rebalance.assigned",
+            group=self.group.group_id,
+            partitions=[(tp.topic, tp.partition) for tp in partitions],
+        )
+
+    def _on_revoke(
+        self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]
+    ) -> None:
+        self._give_up(partitions, commit=True)
+        self._monitor.publish(
+            "rebalance.revoked",
+            group=self.group.group_id,
+            partitions=[(tp.topic, tp.partition) for tp in partitions],
+        )
+
+    def _on_lost(self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]) -> None:
+        self._give_up(partitions, commit=False)
+        self._monitor.publish(
+            "rebalance.lost",
+            group=self.group.group_id,
+            partitions=[(tp.topic, tp.partition) for tp in partitions],
+        )
+
+    def _give_up(self, partitions: list[TopicPartition], commit: bool) -> None:
+        """Partitions leave: commit what finished work allows (unless lost), run ``revoked()``."""
+        self._serve_dirty()
+        offsets = []
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            coordinator = self._coordinators.pop(key, None)
+            self._paused.discard(key)
+            self._stored.pop(key, None)
+            if coordinator is None:
+                continue
+            offset, job = coordinator.revoke()
+            if job is not None:
+                self._jobs.put(job)
+            if not coordinator.idle:
+                self._retired[key] = coordinator
+            if commit and offset is not None:
+                offsets.append(TopicPartition(tp.topic, tp.partition, offset))
+        if offsets:
+            self._commit(offsets)
+
+    def _commit(self, offsets: list[TopicPartition]) -> None:
+        try:
+            self._client.store_offsets(offsets=offsets)
+            self._client.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            if isinstance(error, KafkaError) and error.code() == KafkaError._NO_OFFSET:
+                return
+            self._monitor.publish("error.occurred", type="offsets.commit", error=exc)
+            return
+        self._monitor.publish(
+            "offsets.committed",
+            group=self.group.group_id,
+            offsets={(tp.topic, tp.partition): tp.offset for tp in offsets},
+        )
+
+    # -- shutdown --------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        assigned = [TopicPartition(*key) for key in self._coordinators]
+        if assigned:
+            self._client.pause(assigned)
+            self._paused.update(self._coordinators)
+        for coordinator in self._coordinators.values():
+            job = coordinator.close()
+            if job is not None:
+                self._jobs.put(job)
+        while time.monotonic() < self._deadline and not self._all_idle():
+            self._serve_dirty()
+            self._wake.wait(self._settings.poll_interval)
+            self._wake.clear()
+            self._consume(0.0)  # keeps the membership alive and serves callbacks
+        self._serve_dirty()
+        offsets = [
+            TopicPartition(key[0], key[1], offset)
+            for key, coordinator in self._coordinators.items()
+            if (offset := coordinator.committable()) is not None
+        ]
+        if offsets:
+            self._commit(offsets)
+        self._client.close()
+
+    def _all_idle(self) -> bool:
+        return all(c.idle for c in self._coordinators.values()) and all(
+            c.idle for c in self._retired.values()
+        )

@@ -1,0 +1,170 @@
+"""The jobs queue and the worker pool shared by every listener of an app.
+
+Threads: listeners (and workers, for a partition's next batch) call :meth:`JobsQueue.put`;
+worker threads (``parafka-worker-<n>``) take jobs with :meth:`JobsQueue.get` and run them. A
+worker never touches a Kafka client: what it learns goes to the job's coordinator.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from parafka.instrumentation import Monitor
+from parafka.processing.jobs import Job
+
+__all__ = ["Busy", "JobsQueue", "WorkerPool"]
+
+
+class _Stop:
+    """Sentinel: the worker that takes it exits."""
+
+
+_STOP = _Stop()
+
+
+class JobsQueue:
+    """A FIFO of jobs (thread-safe; ``get`` blocks)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[Job | _Stop] = queue.SimpleQueue()
+
+    def put(self, job: Job) -> None:
+        self._queue.put(job)
+
+    def get(self) -> Job | _Stop:
+        return self._queue.get()
+
+    def stop_one(self) -> None:
+        self._queue.put(_STOP)
+
+    def __len__(self) -> int:
+        return self._queue.qsize()
+
+
+@dataclass(frozen=True)
+class Busy:
+    """A worker and the job it runs, for diagnostics and hang reports."""
+
+    worker: str
+    job: str
+    running_for: float
+
+
+class _Worker(threading.Thread):
+    def __init__(self, pool: WorkerPool, name: str) -> None:
+        # Daemon: a job that hangs past the shutdown timeout must not keep the process alive.
+        super().__init__(name=name, daemon=True)
+        self._pool = pool
+        # Written by this thread, read by others for diagnostics (a racy snapshot is fine).
+        self.current: Job | None = None
+
+    def run(self) -> None:
+        pool = self._pool
+        pool.monitor.publish("worker.started", worker=self.name)
+        try:
+            while True:
+                job = pool.jobs.get()
+                if isinstance(job, _Stop):
+                    return
+                self.current = job
+                try:
+                    next_job = job.run()
+                except Exception as exc:  # a parafka bug; never let it kill the worker
+                    pool.monitor.publish(
+                        "error.occurred", type="worker.job", job=job.describe(), error=exc
+                    )
+                    next_job = None
+                finally:
+                    self.current = None
+                if next_job is not None:
+                    pool.jobs.put(next_job)
+        finally:
+            pool.retire(self)
+            pool.monitor.publish("worker.stopped", worker=self.name)
+
+
+class WorkerPool:
+    """``size`` worker threads on one :class:`JobsQueue`; resizable while running."""
+
+    def __init__(self, size: int, monitor: Monitor, clock: Callable[[], float] = time.monotonic):
+        self.jobs = JobsQueue()
+        self.monitor = monitor
+        self._clock = clock
+        self._size = size
+        self._names = itertools.count(1)
+        # Guards _workers and _size.
+        self._lock = threading.Lock()
+        self._workers: list[_Worker] = []
+        self._started = False
+        self._stopping = False
+
+    def __repr__(self) -> str:
+        return f"WorkerPool(size={self._size}, alive={len(self._workers)})"
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def start(self) -> None:
+        with self._lock:
+            self._started = True
+            for _ in range(self._size):
+                self._spawn_locked()
+
+    def scale(self, size: int) -> None:
+        """Grow or shrink the pool to ``size`` threads (at least 1); safe at any time."""
+        from parafka.errors import ConfigurationError
+
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise ConfigurationError(f"workers.scale(size) needs an integer >= 1, got {size!r}")
+        with self._lock:
+            if self._stopping:
+                return
+            delta = size - self._size
+            self._size = size
+            if not self._started:
+                return
+            for _ in range(max(delta, 0)):
+                self._spawn_locked()
+        for _ in range(max(-delta, 0)):
+            self.jobs.stop_one()
+
+    def busy(self) -> list[Busy]:
+        """What every busy worker is running right now."""
+        now = self._clock()
+        result = []
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:
+            job = worker.current
+            if job is not None:
+                started = job.started_at if job.started_at is not None else now
+                result.append(Busy(worker.name, job.describe(), now - started))
+        return result
+
+    def stop(self, timeout: float) -> bool:
+        """Ask every worker to exit after its current job; True if all did within ``timeout``."""
+        with self._lock:
+            self._stopping = True
+            workers = list(self._workers)
+        for _ in workers:
+            self.jobs.stop_one()
+        deadline = self._clock() + timeout
+        for worker in workers:
+            worker.join(max(0.0, deadline - self._clock()))
+        return not any(worker.is_alive() for worker in workers)
+
+    def retire(self, worker: _Worker) -> None:
+        with self._lock:
+            if worker in self._workers:
+                self._workers.remove(worker)
+
+    def _spawn_locked(self) -> None:
+        worker = _Worker(self, f"parafka-worker-{next(self._names)}")
+        self._workers.append(worker)
+        worker.start()
