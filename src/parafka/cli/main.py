@@ -7,6 +7,7 @@ import click
 from parafka import __version__
 from parafka.cli.broker import broker
 from parafka.cli.demo import demo
+from parafka.cli.server import info, server
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -17,3 +18,5 @@ def main() -> None:
 
 main.add_command(broker)
 main.add_command(demo)
+main.add_command(server)
+main.add_command(info)

@@ -75,7 +75,7 @@ class OffsetTracker:
         Marking finished offsets again is a no-op; marking above the registered ones is an error.
         """
         last = first if last is None else last
-        if last < first:
+        if first < 0 or last < first:
             raise OffsetError(f"invalid offset range [{first}, {last}]")
         if self._last_registered is None or last > self._last_registered:
             raise OffsetError(
@@ -105,7 +105,8 @@ class OffsetTracker:
         lasts[lo:hi] = replacement_lasts
 
     def is_finished(self, offset: int) -> bool:
-        """True when ``offset`` was registered (or lies in a registered range) and is marked."""
+        """True when ``offset`` needs no more work: it is at or below the last registered offset
+        and not unfinished (holes between registered ranges hold no messages, so they count)."""
         if self._last_registered is None or offset > self._last_registered:
             return False
         index = bisect_right(self._open_firsts, offset) - 1

@@ -1,0 +1,78 @@
+"""An app for tests that run parafka in another process (``parafka server`` with this module).
+
+Configured by environment variables (``RECORDING_*``). Appends one line per processed message to
+``RECORDING_OUT`` (``P <partition> <offset> <pid>``) and flushes it before ``consume()`` returns,
+so what is recorded was processed before its offset could be stored. A monitor subscriber
+checks every stored or committed offset against what this process processed since the
+partition was assigned, and records ``V`` lines for any offset ahead of unfinished work.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import parafka
+
+_env = os.environ
+_out = open(_env["RECORDING_OUT"], "a", buffering=1)  # noqa: SIM115 - lives as long as the process
+_lock = threading.Lock()
+_hang = _env.get("RECORDING_HANG")  # "partition:offset" that blocks forever
+_processed: dict[int, set[int]] = {}
+
+
+class Recording(parafka.Consumer):
+    def consume(self, messages: parafka.Messages) -> None:
+        for message in messages:
+            if _hang == f"{message.partition}:{message.offset}":
+                threading.Event().wait()
+            with _lock:
+                _processed.setdefault(message.partition, set()).add(message.offset)
+                _out.write(f"P {message.partition} {message.offset} {os.getpid()}\n")
+
+
+def _check(event: parafka.Event) -> None:
+    offsets: dict[tuple[str, int], int] = event["offsets"]
+    with _lock:
+        for (_topic, partition), offset in offsets.items():
+            done = _processed.get(partition, set())
+            if not done:
+                continue
+            start = min(done)
+            missing = [o for o in range(start, offset) if o not in done]
+            if missing:
+                _out.write(f"V {partition} {offset} missing {missing[:5]}\n")
+            _out.write(f"{'S' if event.name == 'offsets.stored' else 'C'} {partition} {offset}\n")
+
+
+def _assigned(event: parafka.Event) -> None:
+    with _lock:
+        for _topic, partition in event["partitions"]:
+            _processed.pop(partition, None)  # a new ownership epoch
+        _out.write(f"A {os.getpid()} {sorted(p for _, p in event['partitions'])}\n")
+
+
+def _kafka() -> dict[str, Any]:
+    kafka: dict[str, Any] = {"bootstrap.servers": _env["RECORDING_BOOTSTRAP"]}
+    protocol = _env.get("RECORDING_PROTOCOL", "eager")
+    if protocol == "consumer":
+        kafka["group.protocol"] = "consumer"
+    elif protocol == "cooperative":
+        kafka["partition.assignment.strategy"] = "cooperative-sticky"
+    else:
+        kafka["partition.assignment.strategy"] = "range"
+    return kafka
+
+
+app = parafka.App(
+    kafka=_kafka(),
+    group_id=_env["RECORDING_GROUP"],
+    concurrency=int(_env.get("RECORDING_CONCURRENCY", "4")),
+    max_messages=int(_env.get("RECORDING_MAX_MESSAGES", "20")),
+    shutdown_timeout=float(_env.get("RECORDING_SHUTDOWN_TIMEOUT", "30")),
+)
+app.topic(_env["RECORDING_TOPIC"], Recording, deserializer=parafka.raw_deserializer)
+app.monitor.subscribe("offsets.stored", _check)
+app.monitor.subscribe("offsets.committed", _check)
+app.monitor.subscribe("rebalance.assigned", _assigned)

@@ -1,0 +1,95 @@
+"""Helpers for integration tests: waiting on conditions, committed offsets, recording consumers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from confluent_kafka import Consumer, TopicPartition
+
+import parafka
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Wait until ``condition()`` holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
+    """The committed offset of each partition for ``group`` (-1001 when none)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        result = consumer.committed(
+            [TopicPartition(topic, p) for p in range(partitions)], timeout=15
+        )
+        return {tp.partition: tp.offset for tp in result}
+    finally:
+        consumer.close()
+
+
+class Record:
+    """Thread-safe log of processed messages: ``offsets[partition]`` in processing order."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.offsets: dict[int, list[int]] = defaultdict(list)
+        self.batches: list[tuple[int, int, str]] = []  # (partition, size, worker thread)
+
+    def add(self, messages: parafka.Messages) -> None:
+        with self.lock:
+            self.batches.append(
+                (messages.partition, len(messages), threading.current_thread().name)
+            )
+            self.offsets[messages.partition].extend(m.offset for m in messages)
+
+    def count(self) -> int:
+        with self.lock:
+            return sum(len(offsets) for offsets in self.offsets.values())
+
+
+@contextmanager
+def running(app: parafka.App) -> Iterator[parafka.App]:
+    """Start ``app`` and stop it at the end of the block, asserting the stop was clean."""
+    app.start()
+    try:
+        yield app
+    finally:
+        clean = app.stop()
+    assert clean, "the app did not stop cleanly"
+
+
+def server(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """Run ``parafka server tests.integration.apps.recording:app`` in another process."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "parafka.cli",
+                "server",
+                "tests.integration.apps.recording:app",
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def read_record(path: Path) -> list[list[str]]:
+    if not path.exists():
+        return []
+    return [line.split() for line in path.read_text().splitlines() if line.strip()]

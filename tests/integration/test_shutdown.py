@@ -1,0 +1,72 @@
+"""Shutdown with a job that never finishes: exit status 2 naming the job, its message redone
+after a restart; a clean SIGTERM exits 0."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from parafka.testing import produce_messages
+
+from .helpers import committed, read_record, server, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def processed(path: Path) -> list[tuple[int, int]]:
+    return [(int(f[1]), int(f[2])) for f in read_record(path) if f[0] == "P"]
+
+
+def test_a_hanging_job_exits_2_and_its_message_is_processed_after_restart(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic, group = new_topic(partitions=2), unique_name("g")
+    produce_messages(kafka_bootstrap, topic, ((None, b"x", i % 2) for i in range(20)))
+    env = {
+        "RECORDING_BOOTSTRAP": kafka_bootstrap,
+        "RECORDING_TOPIC": topic,
+        "RECORDING_GROUP": group,
+        "RECORDING_SHUTDOWN_TIMEOUT": "3",
+        "RECORDING_MAX_MESSAGES": "1",
+    }
+    first_out, console = tmp_path / "first.log", tmp_path / "first.console"
+    hung = server({**env, "RECORDING_OUT": str(first_out), "RECORDING_HANG": "0:5"}, console)
+    try:
+        # Partition 1 completes; partition 0 stops at offset 5 (0..4 done, 5 hangs).
+        wait_until(
+            lambda: (
+                sorted(processed(first_out))
+                == [(0, i) for i in range(5)] + [(1, i) for i in range(10)]
+            ),
+            60,
+            "everything before the hanging message",
+        )
+        hung.send_signal(signal.SIGTERM)
+        code = hung.wait(60)
+    finally:
+        if hung.poll() is None:
+            hung.kill()
+    output = console.read_text()
+    assert code == 2, output[-3000:]
+    assert f"{group}/{topic}/0 offsets 5..5" in output  # the hanging job is named
+    assert committed(kafka_bootstrap, group, topic, 2) == {0: 5, 1: 10}
+
+    second_out = tmp_path / "second.log"
+    second = server({**env, "RECORDING_OUT": str(second_out)}, tmp_path / "second.console")
+    try:
+        wait_until(
+            lambda: len(processed(second_out)) == 5, 60, "the rest of partition 0 after restart"
+        )
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(60) == 0
+    finally:
+        if second.poll() is None:
+            second.kill()
+    assert processed(second_out) == [(0, i) for i in range(5, 10)]
+    assert committed(kafka_bootstrap, group, topic, 2) == {0: 10, 1: 10}
