@@ -87,9 +87,7 @@ def test_a_member_joining_and_leaving_loses_nothing(
 
     def all_processed() -> bool:
         first_done, second_done = processed(first_out), processed(second_out)
-        return all(
-            first_done[p] | second_done[p] >= set(range(ends[p])) for p in range(PARTITIONS)
-        )
+        return all(first_done[p] | second_done[p] >= set(range(ends[p])) for p in range(PARTITIONS))
 
     try:
         wait_until(all_processed, 90, "every produced message to be processed")
