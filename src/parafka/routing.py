@@ -7,6 +7,7 @@ Topics of one consumer group share one Kafka connection (a *subscription group*)
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 from collections.abc import Mapping
@@ -102,10 +103,11 @@ class ConsumerGroup:
             raise ConfigurationError(f"topic {name!r}: deserializer must be callable")
         overrides = validate_kafka(kafka or {}, f"topic {name!r} kafka=")
         if subscription_group is None:
+            # Routes with equal settings share a connection; the name must not show values
+            # (they may be secrets), so it is a digest of them.
+            settings = json.dumps(overrides, sort_keys=True, default=str).encode()
             subscription_group = (
-                "default"
-                if not overrides
-                else "kafka-" + json.dumps(overrides, sort_keys=True, default=str)
+                "default" if not overrides else "kafka-" + hashlib.sha256(settings).hexdigest()[:12]
             )
         route = Route(
             topic=name,

@@ -1,0 +1,101 @@
+"""Configuration errors name the setting; secrets stay out of repr and errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import parafka
+from parafka.instrumentation import Monitor
+
+BOOT = {"bootstrap.servers": "127.0.0.1:1"}
+
+
+class Noop(parafka.Consumer):
+    def consume(self, messages: parafka.Messages) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kafka": {}}, "needs 'bootstrap.servers'"),
+        ({"kafka": BOOT, "concurrency": 0}, "concurrency must be >= 1"),
+        ({"kafka": BOOT, "max_messages": 0}, "max_messages must be >= 1"),
+        ({"kafka": BOOT, "max_wait_time": -1}, "max_wait_time must be > 0"),
+        ({"kafka": BOOT, "shutdown_timeout": 0.5}, "shutdown_timeout (0.5) must be >= max_wait"),
+        ({"kafka": BOOT, "pause_max_timeout": 0.1}, "pause_max_timeout (0.1) must be >="),
+        ({"kafka": {**BOOT, "enable.auto.offset.store": True}}, "'enable.auto.offset.store' is"),
+        ({"kafka": {**BOOT, "group.id": "x"}}, "'group.id' is managed by parafka"),
+        ({"kafka": BOOT, "group_id": ""}, "group_id must be a non-empty string"),
+        ({"kafka": BOOT, "concurrency": "4"}, "concurrency must be an integer"),
+    ],
+)
+def test_bad_settings_name_the_setting(kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(parafka.ConfigurationError) as info:
+        parafka.App(**kwargs)
+    assert message in str(info.value)
+
+
+def test_a_topic_routed_twice_in_one_group_is_refused() -> None:
+    app = parafka.App(kafka=BOOT)
+    app.topic("orders", Noop)
+    with pytest.raises(parafka.ConfigurationError, match="'orders' is routed twice"):
+        app.topic("orders", Noop)
+    app.consumer_group("audit").topic("orders", Noop)  # another group may read it
+
+
+def test_a_consumer_must_be_a_consumer_subclass_with_consume() -> None:
+    app = parafka.App(kafka=BOOT)
+    with pytest.raises(parafka.ConfigurationError, match=r"subclass of parafka\.Consumer"):
+        app.topic("a", object)  # type: ignore[arg-type]
+
+    class Empty(parafka.Consumer):
+        pass
+
+    with pytest.raises(parafka.ConfigurationError, match="does not implement consume"):
+        app.topic("b", Empty)
+
+
+def test_unknown_librdkafka_settings_fail_at_start() -> None:
+    app = parafka.App(kafka={**BOOT, "no.such.setting": 1})
+    app.topic("orders", Noop)
+    with pytest.raises(parafka.ConfigurationError, match=r"no\.such\.setting"):
+        app.start()
+
+
+def test_starting_without_routes_is_refused() -> None:
+    with pytest.raises(parafka.ConfigurationError, match="no topics are routed"):
+        parafka.App(kafka=BOOT).start()
+
+
+def test_secrets_are_masked_in_repr_and_errors() -> None:
+    canary = "canary-s3cret-value"
+    kafka = {**BOOT, "sasl.password": canary, "security.protocol": "bogus"}
+    app = parafka.App(kafka=kafka)
+    app.topic("orders", Noop, kafka={"ssl.key.password": canary})
+    assert canary not in repr(app)
+    assert canary not in repr(app.routes[0])
+    with pytest.raises(parafka.ConfigurationError) as info:
+        app.start()
+    assert canary not in str(info.value)
+    assert "***" in str(info.value)
+
+
+def test_routes_with_different_kafka_settings_get_separate_connections() -> None:
+    app = parafka.App(kafka=BOOT)
+    app.topic("a", Noop)
+    app.topic("b", Noop)
+    app.topic("c", Noop, kafka={"fetch.min.bytes": 10})
+    app.topic("d", Noop, subscription_group="own")
+    groups = {g.name: g.topics for g in app.subscription_groups()}
+    assert groups["default"] == ["a", "b"]
+    assert groups["own"] == ["d"]
+    assert ["c"] in groups.values()
+    assert len(groups) == 3
+
+
+def test_unknown_event_names_are_refused() -> None:
+    with pytest.raises(parafka.ConfigurationError, match=r"unknown event name 'worker\.done'"):
+        Monitor().subscribe("worker.done", print)  # type: ignore[arg-type]
