@@ -70,3 +70,35 @@ def test_a_hanging_job_exits_2_and_its_message_is_processed_after_restart(
             second.kill()
     assert processed(second_out) == [(0, i) for i in range(5, 10)]
     assert committed(kafka_bootstrap, group, topic, 2) == {0: 10, 1: 10}
+
+
+def test_a_second_signal_exits_at_once(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic, group = new_topic(partitions=1), unique_name("g")
+    produce_messages(kafka_bootstrap, topic, ((None, b"x", 0) for _ in range(3)))
+    out, console = tmp_path / "out.log", tmp_path / "console.log"
+    env = {
+        "RECORDING_BOOTSTRAP": kafka_bootstrap,
+        "RECORDING_TOPIC": topic,
+        "RECORDING_GROUP": group,
+        "RECORDING_SHUTDOWN_TIMEOUT": "600",
+        "RECORDING_HANG": "0:1",
+        "RECORDING_OUT": str(out),
+    }
+    process = server(env, console)
+    try:
+        wait_until(lambda: processed(out) == [(0, 0)], 60, "the message before the hang")
+        process.send_signal(signal.SIGTERM)
+        wait_until(lambda: "app.stopping" in console.read_text(), 30, "the shutdown to begin")
+        process.send_signal(signal.SIGTERM)
+        # Without the second signal the shutdown would wait 600 s for the hanging job.
+        code = process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert code == 2
+    assert "second SIGTERM, exiting now" in console.read_text()
