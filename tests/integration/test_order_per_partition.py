@@ -40,6 +40,9 @@ def test_order_is_kept_per_partition_with_more_workers_than_partitions(
     for partition in range(3):
         assert record.offsets[partition] == list(range(300)), f"partition {partition}"
     assert all(size <= 7 for _, size, _ in record.batches)
+    workers = {thread for _, _, thread in record.batches}
+    assert all(name.startswith("parafka-worker-") for name in workers), workers
+    assert len(workers) > 1
 
 
 def test_a_partition_never_has_two_batches_in_flight(
