@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean
+.PHONY: demo test lint venv clean bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "parafka needs Python 3.11+, $(PYTHON) is " + sys.version)'
@@ -19,9 +19,13 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/parafka demo
 
+# The engine benchmark (several minutes): its own local broker, a table, bench/results/*.json.
+bench: $(STAMP)
+	$(BIN)/python -m bench.engine
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 test: lint

@@ -80,7 +80,7 @@ class Settings:
     shutdown_timeout: float = 60.0
     pause_timeout: float = 1.0
     pause_max_timeout: float = 30.0
-    max_backlog: int = 0  # 0: 10 * max_messages
+    max_backlog: int = 0  # 0: max(10 * max_messages, 2000)
     poll_interval: float = 0.05
     extra: Mapping[str, Any] = field(default_factory=dict)
 
@@ -107,7 +107,13 @@ class Settings:
     @property
     def backlog_limit(self) -> int:
         """Fetched-but-not-dispatched messages per partition before it is paused at the broker."""
-        return self.max_backlog or 10 * self.max_messages
+        return self.max_backlog or max(10 * self.max_messages, 2000)
+
+    @property
+    def fetch_messages(self) -> int:
+        """Messages one ``consume()`` call may return: several partitions' batches at once, so
+        that small ``max_messages`` do not cap how fast the listener can feed the workers."""
+        return max(self.max_messages, 500)
 
     @property
     def fetch_timeout(self) -> float:

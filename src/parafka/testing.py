@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,10 +28,15 @@ def create_topic(bootstrap: str, name: str, partitions: int = 1, timeout: float 
         request_timeout=timeout,
     )
     futures[name].result(timeout=timeout)
-    metadata = admin.list_topics(topic=name, timeout=timeout)
-    topic = metadata.topics[name]
-    if topic.error is not None or len(topic.partitions) != partitions:
-        raise KafkaException(topic.error or f"{name} has {len(topic.partitions)} partitions")
+    # The controller has created it; wait until the broker's metadata shows every partition.
+    deadline = time.monotonic() + timeout
+    while True:
+        topic = admin.list_topics(topic=name, timeout=timeout).topics[name]
+        if topic.error is None and len(topic.partitions) == partitions:
+            return
+        if time.monotonic() > deadline:
+            raise KafkaException(topic.error or f"{name} has {len(topic.partitions)} partitions")
+        time.sleep(0.05)
 
 
 def produce_messages(

@@ -58,6 +58,7 @@ class Listener:
         self._on_critical = on_critical
         config = client_config({**kafka, **group.kafka}, group.group_id)
         self._incremental = is_incremental(config)
+        self._single_topic = group.topics[0] if len(group.topics) == 1 else None
         # Created here (configuration errors surface in App.start); after start() only the
         # listener thread uses it.
         self._client = build_client(config, f"consumer group {group.group_id!r}")
@@ -136,10 +137,13 @@ class Listener:
         messages = self._consume(timeout)
         if messages:
             self._dispatch(messages)
+            # Hand the GIL to the workers just woken: otherwise this thread, back from a quick
+            # consume(), takes it again first and the workers wait for the switch interval.
+            time.sleep(0)
 
     def _consume(self, timeout: float) -> list[confluent_kafka.Message]:
         try:
-            return self._client.consume(self._settings.max_messages, timeout)
+            return self._client.consume(self._settings.fetch_messages, timeout)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.fatal():
@@ -148,17 +152,9 @@ class Listener:
             return []
 
     def _dispatch(self, messages: list[confluent_kafka.Message]) -> None:
-        batches: dict[Key, list[confluent_kafka.Message]] = {}
-        for message in messages:
-            if message.error() is not None:
-                self._message_error(message)
-                continue
-            key = (message.topic() or "", message.partition() or 0)
-            batch = batches.get(key)
-            if batch is None:
-                batches[key] = [message]
-            else:
-                batch.append(message)
+        batches, errors = split(messages, self._single_topic)
+        for message in errors:
+            self._message_error(message)
         limit = self._settings.backlog_limit
         for key, batch in batches.items():
             coordinator = self._coordinators.get(key)
@@ -365,3 +361,47 @@ class Listener:
         return all(c.idle for c in self._coordinators.values()) and all(
             c.idle for c in self._retired.values()
         )
+
+
+def split(
+    messages: list[confluent_kafka.Message], single_topic: str | None
+) -> tuple[dict[Key, list[confluent_kafka.Message]], list[confluent_kafka.Message]]:
+    """Group a fetch by partition, keeping offset order; error messages apart.
+
+    The hot path (one ``consume()`` result holds hundreds of messages): librdkafka returns each
+    partition's messages in runs, so this only looks for run boundaries and slices. With a
+    single subscribed topic, the topic is not asked per message.
+    """
+    batches: dict[Key, list[confluent_kafka.Message]] = {}
+    errors: list[confluent_kafka.Message] = []
+    start = 0
+    topic = single_topic or ""
+    partition: int | None = None  # the current run's partition; None: no run open
+    for index, message in enumerate(messages):
+        if message.error() is not None:
+            if partition is not None:
+                _add(batches, (topic, partition), messages[start:index])
+            errors.append(message)
+            start, partition = index + 1, None
+            continue
+        this_partition = message.partition()
+        this_topic = single_topic or message.topic() or ""
+        if this_partition != partition or this_topic != topic:
+            if partition is not None:
+                _add(batches, (topic, partition), messages[start:index])
+            start, partition, topic = index, this_partition or 0, this_topic
+    if partition is not None:
+        _add(batches, (topic, partition), messages[start:])
+    return batches, errors
+
+
+def _add(
+    batches: dict[Key, list[confluent_kafka.Message]],
+    key: Key,
+    run: list[confluent_kafka.Message],
+) -> None:
+    existing = batches.get(key)
+    if existing is None:
+        batches[key] = run
+    else:
+        existing.extend(run)

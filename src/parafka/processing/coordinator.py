@@ -63,7 +63,9 @@ class Coordinator:
         self._lock = threading.Lock()
         # guarded by _lock:
         self._tracker = OffsetTracker()
-        self._backlog: deque[confluent_kafka.Message] = deque()
+        # Fetched chunks in offset order; _backlog_size counts their messages.
+        self._backlog: deque[Sequence[confluent_kafka.Message]] = deque()
+        self._backlog_size = 0
         self._in_flight: Job | None = None
         self._state: State = "active"
         self._hooks: deque[HookJob] = deque()
@@ -86,7 +88,8 @@ class Coordinator:
             if self._state != "active":
                 return None
             self._tracker.register(first, last)
-            self._backlog.extend(messages)
+            self._backlog.append(messages)
+            self._backlog_size += len(messages)
             return self._next_job_locked()
 
     def due(self) -> Job | None:
@@ -97,7 +100,7 @@ class Coordinator:
     @property
     def backlog_size(self) -> int:
         """Messages fetched and not yet handed to a worker (a racy read is fine for pausing)."""
-        return len(self._backlog)
+        return self._backlog_size
 
     @property
     def in_flight(self) -> Job | None:
@@ -129,6 +132,7 @@ class Coordinator:
                     self._hooks.append(HookJob(self, "revoked"))
                 self._state = "revoked"
                 self._backlog.clear()
+                self._backlog_size = 0
             return offset, self._next_job_locked()
 
     def close(self) -> Job | None:
@@ -137,6 +141,7 @@ class Coordinator:
             if self._state == "active":
                 self._state = "closing"
                 self._backlog.clear()
+                self._backlog_size = 0
                 self._hooks.append(HookJob(self, "shutdown"))
             return self._next_job_locked()
 
@@ -250,9 +255,31 @@ class Coordinator:
 
     # -- internals (lock held) ------------------------------------------------------------
 
+    def _take_locked(self, limit: int) -> Sequence[confluent_kafka.Message]:
+        """Up to ``limit`` messages from the backlog's front, copying only when chunks merge."""
+        backlog = self._backlog
+        chunk = backlog.popleft()
+        if len(chunk) > limit:
+            backlog.appendleft(chunk[limit:])
+            chunk = chunk[:limit]
+        elif len(chunk) < limit and backlog:
+            merged = list(chunk)
+            while backlog and len(merged) < limit:
+                following = backlog.popleft()
+                room = limit - len(merged)
+                if len(following) > room:
+                    backlog.appendleft(following[room:])
+                    following = following[:room]
+                merged.extend(following)
+            chunk = merged
+        self._backlog_size -= len(chunk)
+        return chunk
+
     def _retry_locked(self, job: ConsumeJob) -> None:
         unfinished = [m for m in job.messages if not self._tracker.is_finished(m.offset() or 0)]
-        self._backlog.extendleft(reversed(unfinished))
+        if unfinished:
+            self._backlog.appendleft(unfinished)
+            self._backlog_size += len(unfinished)
         self._attempt = job.attempt + 1
         backoff = min(
             self._settings.pause_timeout * 2 ** (self._attempt - 1),
@@ -285,8 +312,7 @@ class Coordinator:
             if self._clock() < self._retry_at:
                 return None
             self._retry_at = None
-        count = min(len(self._backlog), self._settings.max_messages)
-        batch = [self._backlog.popleft() for _ in range(count)]
+        batch = self._take_locked(self._settings.max_messages)
         first, last = _offsets(batch)
         job = ConsumeJob(self, batch, first, last, self._attempt)
         self._in_flight = job
