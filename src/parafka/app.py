@@ -158,22 +158,27 @@ class App:
             if not self._routes:
                 raise ConfigurationError("no topics are routed: call app.topic(...) first")
             self.monitor.publish("app.starting", group_id=self.group_id)
-            listeners = []
+            listeners: list[Listener] = []
             counts: dict[str, int] = {}
-            for group in self.subscription_groups():
-                counts[group.group_id] = counts.get(group.group_id, 0) + 1
-                suffix = "" if counts[group.group_id] == 1 else f"-{counts[group.group_id]}"
-                listeners.append(
-                    Listener(
-                        group,
-                        self.kafka,
-                        self.settings,
-                        self.workers.jobs,
-                        self.monitor,
-                        self._on_critical,
-                        thread_name=f"parafka-listener-{group.group_id}{suffix}",
+            try:
+                for group in self.subscription_groups():
+                    counts[group.group_id] = counts.get(group.group_id, 0) + 1
+                    suffix = "" if counts[group.group_id] == 1 else f"-{counts[group.group_id]}"
+                    listeners.append(
+                        Listener(
+                            group,
+                            self.kafka,
+                            self.settings,
+                            self.workers.jobs,
+                            self.monitor,
+                            self._on_critical,
+                            thread_name=f"parafka-listener-{group.group_id}{suffix}",
+                        )
                     )
-                )
+            except BaseException:
+                for listener in listeners:  # clients made before the bad one
+                    listener.discard()
+                raise
             self._listeners = listeners
             self.workers.start()
             for listener in listeners:

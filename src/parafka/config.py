@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from parafka.errors import ConfigurationError
@@ -82,7 +82,6 @@ class Settings:
     pause_max_timeout: float = 30.0
     max_backlog: int = 0  # 0: max(10 * max_messages, 2000)
     poll_interval: float = 0.05
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _count("concurrency", self.concurrency)

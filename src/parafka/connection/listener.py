@@ -84,6 +84,10 @@ class Listener:
     def start(self) -> None:
         self._thread.start()
 
+    def discard(self) -> None:
+        """Close the client of a listener that was never started (the app failed to start)."""
+        self._client.close()
+
     def request_stop(self, deadline: float) -> None:
         """Begin the shutdown; ``deadline`` (monotonic) bounds the wait for running jobs."""
         self._deadline = deadline
