@@ -5,6 +5,7 @@ from parafka.consumer import Consumer
 from parafka.errors import ConfigurationError, ParafkaError
 from parafka.instrumentation import Event
 from parafka.messages import Message, Messages, json_deserializer, raw_deserializer
+from parafka.processing.virtual import VirtualPartitions
 
 __version__ = "0.1.0"
 
@@ -16,6 +17,7 @@ __all__ = [
     "Message",
     "Messages",
     "ParafkaError",
+    "VirtualPartitions",
     "__version__",
     "json_deserializer",
     "raw_deserializer",

@@ -29,6 +29,7 @@ from parafka.consumer import Consumer
 from parafka.errors import ConfigurationError
 from parafka.instrumentation import LoggingSubscriber, Monitor
 from parafka.messages import Deserializer, json_deserializer
+from parafka.processing.virtual import VirtualPartitions
 from parafka.processing.workers import WorkerPool
 from parafka.routing import ConsumerGroup, Route, SubscriptionGroup
 
@@ -107,6 +108,7 @@ class App:
         deserializer: Deserializer = json_deserializer,
         kafka: Mapping[str, Any] | None = None,
         subscription_group: str | None = None,
+        virtual_partitions: VirtualPartitions | None = None,
     ) -> Route:
         """Route topic ``name`` of the default group (``group_id``) to ``consumer``.
 
@@ -114,6 +116,7 @@ class App:
         ``deserializer``: ``message -> payload`` (default JSON). ``kafka``: librdkafka settings
         for this topic's connection (a different value means a separate connection).
         ``subscription_group``: force a separate connection under this name.
+        ``virtual_partitions``: process each partition in parallel lanes (ordered per key).
         """
         return self.consumer_group(self.group_id).topic(
             name,
@@ -122,6 +125,7 @@ class App:
             deserializer=deserializer,
             kafka=kafka,
             subscription_group=subscription_group,
+            virtual_partitions=virtual_partitions,
         )
 
     @property

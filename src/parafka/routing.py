@@ -18,6 +18,7 @@ from parafka.config import mask_secrets, validate_kafka
 from parafka.consumer import Consumer
 from parafka.errors import ConfigurationError
 from parafka.messages import Deserializer, json_deserializer
+from parafka.processing.virtual import VirtualPartitions
 
 if TYPE_CHECKING:
     from parafka.app import App
@@ -36,13 +37,15 @@ class Route:
     kafka: Mapping[str, Any] = field(default_factory=dict)
     manual_offset_management: bool = False
     deserializer: Deserializer = json_deserializer
+    virtual_partitions: VirtualPartitions | None = None
 
     def __repr__(self) -> str:
         return (
             f"Route(topic={self.topic!r}, consumer={self.consumer.__name__}, "
             f"group_id={self.group_id!r}, subscription_group={self.subscription_group!r}, "
             f"kafka={mask_secrets(self.kafka)!r}, "
-            f"manual_offset_management={self.manual_offset_management})"
+            f"manual_offset_management={self.manual_offset_management}, "
+            f"virtual_partitions={self.virtual_partitions!r})"
         )
 
 
@@ -87,6 +90,7 @@ class ConsumerGroup:
         deserializer: Deserializer = json_deserializer,
         kafka: Mapping[str, Any] | None = None,
         subscription_group: str | None = None,
+        virtual_partitions: VirtualPartitions | None = None,
     ) -> Route:
         """Route ``name`` to ``consumer`` in this group; see :meth:`parafka.App.topic`."""
         if not isinstance(name, str) or not name.strip():
@@ -101,6 +105,10 @@ class ConsumerGroup:
             )
         if not callable(deserializer):
             raise ConfigurationError(f"topic {name!r}: deserializer must be callable")
+        if virtual_partitions is not None and not isinstance(virtual_partitions, VirtualPartitions):
+            raise ConfigurationError(
+                f"topic {name!r}: virtual_partitions must be a parafka.VirtualPartitions"
+            )
         overrides = validate_kafka(kafka or {}, f"topic {name!r} kafka=")
         if subscription_group is None:
             # Routes with equal settings share a connection; the name must not show values
@@ -117,6 +125,7 @@ class ConsumerGroup:
             kafka=overrides,
             manual_offset_management=bool(manual_offset_management),
             deserializer=deserializer,
+            virtual_partitions=virtual_partitions,
         )
         self._app._add_route(route)
         return route

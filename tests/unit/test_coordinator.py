@@ -10,7 +10,7 @@ import parafka
 from parafka.config import Settings
 from parafka.instrumentation import Event, Monitor
 from parafka.processing.coordinator import Coordinator
-from parafka.processing.jobs import ConsumeJob, HookJob
+from parafka.processing.jobs import ConsumeJob, HookJob, Job
 from parafka.routing import Route
 
 from .fakes import messages
@@ -55,6 +55,17 @@ def _reset() -> None:
     Calls.fail_offsets = set()
 
 
+def one(jobs: list[Job]) -> Job:
+    assert len(jobs) == 1, jobs
+    return jobs[0]
+
+
+def batch(jobs: list[Job]) -> ConsumeJob:
+    job = one(jobs)
+    assert isinstance(job, ConsumeJob)
+    return job
+
+
 def coordinator(
     consumer: type[parafka.Consumer] = Calls,
     manual: bool = False,
@@ -85,14 +96,12 @@ def coordinator(
 
 def test_one_batch_in_flight_and_the_next_comes_from_the_backlog() -> None:
     c = coordinator()
-    job = c.fetched(messages(0, 4))
-    assert isinstance(job, ConsumeJob)
+    job = batch(c.fetched(messages(0, 4)))
     assert (job.first_offset, job.last_offset) == (0, 2)
-    assert c.fetched(messages(5, 6)) is None  # busy: kept in the backlog
+    assert c.fetched(messages(5, 6)) == []  # busy: kept in the backlog
     assert c.backlog_size == 4
     assert c.committable() == 0
-    next_job = job.run()
-    assert isinstance(next_job, ConsumeJob)
+    next_job = batch(job.run())
     assert (next_job.first_offset, next_job.last_offset) == (3, 5)
     assert c.committable() == 3
     assert Calls.log[:2] == [("initialized", 0), ("consume", [0, 1, 2])]
@@ -103,21 +112,18 @@ def test_a_failed_batch_is_retried_in_order_after_an_exponential_back_off() -> N
     events: list[Event] = []
     c = coordinator(clock=clock, events=events)
     Calls.fail_offsets = {1}
-    job = c.fetched(messages(0, 2))
-    assert job is not None
-    assert job.run() is None  # failed: nothing before the back-off ends
+    job = batch(c.fetched(messages(0, 2)))
+    assert job.run() == []  # failed: nothing before the back-off ends
     assert c.committable() == 0
-    assert c.due() is None
+    assert c.due() == []
     clock.now += 1.0
-    retry = c.due()
-    assert isinstance(retry, ConsumeJob)
+    retry = batch(c.due())
     assert (retry.first_offset, retry.attempt) == (0, 1)
-    assert retry.run() is None
+    assert retry.run() == []
     clock.now += 1.5
-    assert c.due() is None  # second back-off is 2 s
+    assert c.due() == []  # second back-off is 2 s
     clock.now += 0.5
-    retry = c.due()
-    assert retry is not None
+    retry = batch(c.due())
     Calls.fail_offsets = set()
     retry.run()
     assert c.committable() == 3
@@ -128,49 +134,44 @@ def test_a_failed_batch_is_retried_in_order_after_an_exponential_back_off() -> N
 
 def test_manual_marking_commits_only_what_was_marked() -> None:
     c = coordinator(consumer=Marking, manual=True)
-    job = c.fetched(messages(10, 12))
-    assert job is not None
-    job.run()
+    batch(c.fetched(messages(10, 12))).run()
     assert c.committable() == 12
 
 
 def test_marking_outside_the_batch_is_refused() -> None:
     c = coordinator()
-    job = c.fetched(messages(0, 2))
-    assert isinstance(job, ConsumeJob)
+    job = batch(c.fetched(messages(0, 2)))
     with pytest.raises(ValueError, match="not in the batch"):
         c.mark(job, 7)
 
 
 def test_after_revoke_a_late_batch_moves_no_offset_and_revoked_runs_after_it() -> None:
     c = coordinator()
-    job = c.fetched(messages(0, 5))
-    assert job is not None
-    offset, hook = c.revoke()
-    assert offset == 0
-    assert hook is None  # the batch is still running
+    job = batch(c.fetched(messages(0, 5)))
+    point, hooks = c.revoke()
+    assert point == (0, "")
+    assert hooks == []  # the batch is still running
     assert c.committable() is None
-    after = job.run()
+    after = one(job.run())
     assert isinstance(after, HookJob)
     assert after.hook == "revoked"
-    assert after.run() is None
+    assert after.run() == []
     assert Calls.log[-2:] == [("consume", [0, 1, 2]), ("revoked", 0)]
     assert c.idle
-    assert c.fetched(messages(6, 7)) is None  # nothing new for a revoked partition
+    assert c.fetched(messages(6, 7)) == []  # nothing new for a revoked partition
 
 
 def test_close_stops_new_batches_and_runs_shutdown_once() -> None:
     c = coordinator()
-    job = c.fetched(messages(0, 5))
-    assert job is not None
-    assert c.close() is None
-    hook = job.run()
+    job = batch(c.fetched(messages(0, 5)))
+    assert c.close() == []
+    hook = one(job.run())
     assert isinstance(hook, HookJob)
     assert hook.hook == "shutdown"
     hook.run()
     assert c.committable() == 3
-    offset, again = c.revoke()  # the client's close revokes everything afterwards
-    assert (offset, again) == (3, None)
+    point, again = c.revoke()  # the client's close revokes everything afterwards
+    assert (point, again) == ((3, ""), [])
     assert [name for name, _ in Calls.log].count("shutdown") == 1
     assert "revoked" not in [name for name, _ in Calls.log]
 
@@ -185,8 +186,6 @@ def test_a_consumer_whose_initialized_raises_retries_without_losing_offsets() ->
 
     events: list[Event] = []
     c = coordinator(consumer=Broken, events=events)
-    job = c.fetched(messages(0, 1))
-    assert job is not None
-    assert job.run() is None
+    assert batch(c.fetched(messages(0, 1))).run() == []
     assert c.committable() == 0
     assert any(e.name == "error.occurred" and e["type"] == "consumer.consume" for e in events)

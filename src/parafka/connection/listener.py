@@ -29,6 +29,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from parafka.config import Settings
 from parafka.connection.client import build_client, client_config, is_incremental
 from parafka.instrumentation import Monitor
+from parafka.processing import progress
 from parafka.processing.coordinator import Coordinator
 from parafka.processing.workers import JobsQueue
 from parafka.routing import SubscriptionGroup
@@ -66,7 +67,7 @@ class Listener:
         self._coordinators: dict[Key, Coordinator] = {}
         self._retired: dict[Key, Coordinator] = {}
         self._paused: set[Key] = set()
-        self._stored: dict[Key, int] = {}
+        self._stored: dict[Key, tuple[int, str]] = {}
         self._next_sweep = 0.0
         # Cross-thread hand-offs:
         self._dirty: queue.SimpleQueue[Coordinator] = queue.SimpleQueue()
@@ -164,8 +165,7 @@ class Listener:
             coordinator = self._coordinators.get(key)
             if coordinator is None:
                 continue  # not (or no longer) assigned here
-            job = coordinator.fetched(batch)
-            if job is not None:
+            for job in coordinator.fetched(batch):
                 self._jobs.put(job)
             if coordinator.backlog_size >= limit and key not in self._paused:
                 self._pause(key)
@@ -204,10 +204,10 @@ class Listener:
             key = (coordinator.topic, coordinator.partition)
             if self._coordinators.get(key) is not coordinator:
                 continue
-            offset = coordinator.committable()
-            if offset is not None and offset != self._stored.get(key):
-                offsets.append(TopicPartition(key[0], key[1], offset))
-                self._stored[key] = offset
+            point = coordinator.commit_point()
+            if point is not None and point != self._stored.get(key):
+                offsets.append(_position(key[0], key[1], point))
+                self._stored[key] = point
             if (
                 key in self._paused
                 and coordinator.backlog_size <= half
@@ -233,8 +233,7 @@ class Listener:
     def _sweep(self) -> None:
         """Dispatch what waited on a back-off or on a revoked predecessor; forget idle ones."""
         for coordinator in self._coordinators.values():
-            job = coordinator.due()
-            if job is not None:
+            for job in coordinator.due():
                 self._jobs.put(job)
         for key in [key for key, old in self._retired.items() if old.idle]:
             del self._retired[key]
@@ -260,6 +259,7 @@ class Listener:
             client.assign(partitions)
         if partitions:
             client.resume(partitions)  # a pause survives revoke + re-assign to the same member
+        finished = self._finished_by_previous_owner(client, partitions)
         for tp in partitions:
             key = (tp.topic, tp.partition)
             predecessor = self._retired.pop(key, None)
@@ -271,6 +271,7 @@ class Listener:
                 self.notify,
                 self._on_critical,
                 predecessor=predecessor,
+                finished=finished.get(key, ()),
             )
             self._paused.discard(key)
             self._stored.pop(key, None)
@@ -279,6 +280,29 @@ class Listener:
             group=self.group.group_id,
             partitions=[(tp.topic, tp.partition) for tp in partitions],
         )
+
+    def _finished_by_previous_owner(
+        self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]
+    ) -> dict[Key, list[tuple[int, int]]]:
+        """Offsets finished above the commit point, from the committed metadata (virtual
+        partitions write it; other routes never have any)."""
+        wanted = [
+            TopicPartition(tp.topic, tp.partition)
+            for tp in partitions
+            if self.group.route(tp.topic).virtual_partitions is not None
+        ]
+        if not wanted:
+            return {}
+        try:
+            committed = client.committed(wanted, timeout=10.0)
+        except KafkaException as exc:
+            self._monitor.publish("error.occurred", type="offsets.committed_read", error=exc)
+            return {}
+        return {
+            (tp.topic, tp.partition): progress.decode(tp.offset, tp.metadata)
+            for tp in committed
+            if tp.metadata
+        }
 
     def _on_revoke(
         self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]
@@ -309,13 +333,13 @@ class Listener:
             self._stored.pop(key, None)
             if coordinator is None:
                 continue
-            offset, job = coordinator.revoke()
-            if job is not None:
+            point, jobs = coordinator.revoke()
+            for job in jobs:
                 self._jobs.put(job)
             if not coordinator.idle:
                 self._retired[key] = coordinator
-            if commit and offset is not None:
-                offsets.append(TopicPartition(tp.topic, tp.partition, offset))
+            if commit and point is not None:
+                offsets.append(_position(tp.topic, tp.partition, point))
         if offsets:
             self._commit(offsets)
 
@@ -343,8 +367,7 @@ class Listener:
             self._client.pause(assigned)
             self._paused.update(self._coordinators)
         for coordinator in self._coordinators.values():
-            job = coordinator.close()
-            if job is not None:
+            for job in coordinator.close():
                 self._jobs.put(job)
         while time.monotonic() < self._deadline and not self._all_idle():
             self._serve_dirty()
@@ -353,9 +376,9 @@ class Listener:
             self._consume(0.0)  # keeps the membership alive and serves callbacks
         self._serve_dirty()
         offsets = [
-            TopicPartition(key[0], key[1], offset)
+            _position(key[0], key[1], point)
             for key, coordinator in self._coordinators.items()
-            if (offset := coordinator.committable()) is not None
+            if (point := coordinator.commit_point()) is not None
         ]
         if offsets:
             self._commit(offsets)
@@ -409,3 +432,10 @@ def _add(
         batches[key] = run
     else:
         existing.extend(run)
+
+
+def _position(topic: str, partition: int, point: tuple[int, str]) -> TopicPartition:
+    offset, metadata = point
+    if metadata:
+        return TopicPartition(topic, partition, offset, metadata=metadata)
+    return TopicPartition(topic, partition, offset)  # metadata=None is refused

@@ -1,16 +1,19 @@
 """The per-partition coordinator: the state a listener and the workers share for one partition.
 
-Threads: the listener calls :meth:`fetched`, :meth:`due`, :meth:`committable`, :meth:`revoke`,
-:meth:`lose` and :meth:`close`; a worker calls :meth:`instance`, :meth:`mark`, :meth:`finished`
-and :meth:`run_hook` while it runs one of this partition's jobs. ``_lock`` guards every field
-marked "guarded" below. At most one job of a partition is in flight at any time (batch or hook),
-which is what keeps offset order and makes the consumer instance single-threaded.
+Threads: the listener calls :meth:`fetched`, :meth:`due`, :meth:`commit_point`, :meth:`revoke`
+and :meth:`close`; a worker calls :meth:`instance`, :meth:`mark`, :meth:`finished` and
+:meth:`run_hook` while it runs one of this partition's jobs. ``_lock`` guards the tracker, the
+lanes and the routing state. Each lane has at most one job in flight (batch or hook), which keeps
+its order and makes its consumer instance single-threaded. Without virtual partitions there is
+one lane, so one job per partition.
 
-Flow control without a barrier: fetched messages go to a local backlog; when the partition is
-idle, the next batch (up to ``max_messages``) leaves the backlog at once, from whichever thread
-notices first (the listener after a fetch, or the worker that just finished the previous batch).
-The listener pauses the partition at the broker when the backlog is full and resumes it when
-the backlog has drained to half.
+Flow control without a barrier: fetched messages go to their lane's backlog; an idle lane's next
+batch (up to ``max_messages``) leaves at once, from whichever thread notices first (the listener
+after a fetch, or the worker that just finished that lane's previous batch). The listener pauses
+the partition at the broker when the backlog is full and resumes it at half.
+
+Events are collected under the lock and published after it is released, so a subscriber can
+never deadlock the coordinator.
 """
 
 from __future__ import annotations
@@ -18,12 +21,15 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Callable, Hashable, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
-from parafka.instrumentation import Monitor
+from parafka.instrumentation import EventName, Monitor
+from parafka.processing import progress
 from parafka.processing.jobs import ConsumeJob, HookJob, Job
+from parafka.processing.lanes import Lane
 from parafka.processing.offsets import OffsetError, OffsetTracker
+from parafka.processing.virtual import LanePlanner
 
 if TYPE_CHECKING:
     import confluent_kafka
@@ -38,7 +44,7 @@ State = Literal["active", "closing", "revoked"]
 
 
 class Coordinator:
-    """In-flight work, backlog, offsets and retry state of one assigned partition."""
+    """In-flight work, backlogs, offsets and retry state of one assigned partition."""
 
     def __init__(
         self,
@@ -49,6 +55,7 @@ class Coordinator:
         notify: Callable[[Coordinator], None],
         on_critical: Callable[[BaseException], None],
         predecessor: Coordinator | None = None,
+        finished: Sequence[tuple[int, int]] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.route = route
@@ -60,113 +67,137 @@ class Coordinator:
         self._notify = notify
         self._on_critical = on_critical
         self._clock = clock
+        vp = route.virtual_partitions
+        self.virtual = vp is not None
+        count = (vp.max_partitions or settings.concurrency) if vp is not None else 1
         self._lock = threading.Lock()
         # guarded by _lock:
         self._tracker = OffsetTracker()
-        # Fetched chunks in offset order; _backlog_size counts their messages.
-        self._backlog: deque[Sequence[confluent_kafka.Message]] = deque()
-        self._backlog_size = 0
-        self._in_flight: Job | None = None
+        self._lanes = [Lane(index, keyed=vp is not None) for index in range(count)]
+        self._planner = LanePlanner(vp, count, route.deserializer) if vp is not None else None
+        self._inbox: deque[Sequence[confluent_kafka.Message]] = deque()  # chunks to route
+        self._serial = False  # the partitioner failed on _inbox[0]: it runs alone, unsplit
+        self._size = 0  # messages queued in lanes and inbox
         self._state: State = "active"
-        self._hooks: deque[HookJob] = deque()
-        self._retry_at: float | None = None
-        self._attempt = 0
         self._predecessor = predecessor
-        # touched only by the worker running this partition's job (one at a time):
-        self._consumer: Consumer | None = None
-        self.instance_error: BaseException | None = None
+        self._skip = list(finished)  # offsets the previous owner finished (from metadata)
+        self._events: list[tuple[EventName, dict[str, Any]]] = []
 
     def __repr__(self) -> str:
         return f"Coordinator({self.group_id}/{self.topic}/{self.partition}, {self._state})"
 
     # -- listener side ---------------------------------------------------------------------
 
-    def fetched(self, messages: Sequence[confluent_kafka.Message]) -> Job | None:
-        """Take freshly fetched messages (in offset order); return a job to enqueue, if any."""
+    def fetched(self, messages: Sequence[confluent_kafka.Message]) -> list[Job]:
+        """Take freshly fetched messages (in offset order); return jobs to enqueue."""
         first, last = _offsets(messages)
         with self._lock:
             if self._state != "active":
-                return None
+                return []
             self._tracker.register(first, last)
-            self._backlog.append(messages)
-            self._backlog_size += len(messages)
-            return self._next_job_locked()
+            if self._skip:
+                messages = self._drop_finished_locked(messages, last)
+            if messages:
+                if self._planner is None:
+                    self._lanes[0].push(messages)
+                else:
+                    self._inbox.append(messages)
+                    self._route_locked()
+                self._size += len(messages)
+            jobs = self._next_jobs_locked()
+        self._flush_events()
+        return jobs
 
-    def due(self) -> Job | None:
-        """Called periodically: a job whose retry back-off or predecessor has passed."""
+    def due(self) -> list[Job]:
+        """Called periodically: jobs whose retry back-off or predecessor has passed."""
         with self._lock:
-            return self._next_job_locked()
+            jobs = self._next_jobs_locked()
+        self._flush_events()
+        return jobs
 
     @property
     def backlog_size(self) -> int:
         """Messages fetched and not yet handed to a worker (a racy read is fine for pausing)."""
-        return self._backlog_size
-
-    @property
-    def in_flight(self) -> Job | None:
-        return self._in_flight
+        return self._size
 
     @property
     def idle(self) -> bool:
-        """No job in flight and no hook pending."""
+        """No job in flight and no hook pending in any lane."""
         with self._lock:
-            return self._in_flight is None and not self._hooks
+            return all(lane.idle for lane in self._lanes)
+
+    def in_flight(self) -> list[Job]:
+        with self._lock:
+            return [lane.in_flight for lane in self._lanes if lane.in_flight is not None]
 
     def committable(self) -> int | None:
         """The offset to store for this partition; None when there is none or it is not ours."""
+        point = self.commit_point()
+        return None if point is None else point[0]
+
+    def commit_point(self) -> tuple[int, str] | None:
+        """The offset to store and its metadata (finished offsets above it, if any)."""
         with self._lock:
             if self._state == "revoked":
                 return None
-            return self._tracker.committable()
+            return self._commit_point_locked()
 
-    def revoke(self) -> tuple[int | None, Job | None]:
-        """The partition is taken away: return its last committable offset and the next job.
+    def revoke(self) -> tuple[tuple[int, str] | None, list[Job]]:
+        """The partition is taken away: its last commit point and the jobs to enqueue.
 
-        Backlog is dropped; a running batch may finish but its offsets are ignored; the
-        ``revoked()`` hook runs after it.
+        Backlogs are dropped; running batches may finish but move no offset; each lane's
+        ``revoked()`` hook runs after its running batch.
         """
         with self._lock:
-            offset = None if self._state == "revoked" else self._tracker.committable()
+            point = None if self._state == "revoked" else self._commit_point_locked()
             if self._state != "revoked":
                 if self._state == "active":  # after close(), shutdown() is the last hook
-                    self._hooks.append(HookJob(self, "revoked"))
+                    for lane in self._lanes:
+                        lane.hooks.append(HookJob(self, lane.index, "revoked"))
                 self._state = "revoked"
-                self._backlog.clear()
-                self._backlog_size = 0
-            return offset, self._next_job_locked()
+                self._drop_queued_locked()
+            jobs = self._next_jobs_locked()
+        self._flush_events()
+        return point, jobs
 
-    def close(self) -> Job | None:
-        """The app stops: no new batches; the ``shutdown()`` hook runs after the running one."""
+    def close(self) -> list[Job]:
+        """The app stops: no new batches; ``shutdown()`` hooks run after the running ones."""
         with self._lock:
             if self._state == "active":
                 self._state = "closing"
-                self._backlog.clear()
-                self._backlog_size = 0
-                self._hooks.append(HookJob(self, "shutdown"))
-            return self._next_job_locked()
+                self._drop_queued_locked()
+                for lane in self._lanes:
+                    lane.hooks.append(HookJob(self, lane.index, "shutdown"))
+            jobs = self._next_jobs_locked()
+        self._flush_events()
+        return jobs
 
     # -- worker side -----------------------------------------------------------------------
 
-    def instance(self) -> Consumer | None:
-        """The partition's consumer instance, created (and ``initialized()``) on first use."""
-        if self._consumer is None:
+    def instance(self, lane_index: int) -> Consumer | None:
+        """The lane's consumer instance, created (and ``initialized()``) on first use."""
+        lane = self._lanes[lane_index]
+        if lane.consumer is None:
             try:
                 consumer = self.route.consumer()
                 consumer.topic = self.topic
                 consumer.partition = self.partition
                 consumer.initialized()
             except Exception as exc:
-                self.instance_error = exc
+                lane.instance_error = exc
                 return None
-            self._consumer = consumer
-            self.instance_error = None
+            lane.consumer = consumer
+            lane.instance_error = None
             self._monitor.publish(
                 "consumer.initialized", topic=self.topic, partition=self.partition
             )
-        return self._consumer
+        return lane.consumer
+
+    def instance_error(self, lane_index: int) -> BaseException | None:
+        return self._lanes[lane_index].instance_error
 
     def mark(self, job: ConsumeJob, offset: int) -> bool:
-        """Mark ``job``'s offsets up to ``offset`` finished; False if the partition is gone."""
+        """Mark ``job``'s messages up to ``offset`` finished; False if the partition is gone."""
         if not job.first_offset <= offset <= job.last_offset:
             raise ValueError(
                 f"offset {offset} is not in the batch being processed "
@@ -175,62 +206,39 @@ class Coordinator:
         with self._lock:
             if self._state == "revoked":
                 return False
-            self._tracker.mark(job.first_offset, offset)
+            self._mark_locked(job, offset)
         self._notify(self)
         return True
 
-    def finished(self, job: ConsumeJob, error: BaseException | None, took: float) -> Job | None:
-        """A batch ended (``error`` None on success); return the partition's next job."""
+    def finished(self, job: ConsumeJob, error: BaseException | None, took: float) -> list[Job]:
+        """A batch ended (``error`` None on success); return the jobs that became ready."""
         critical = error is not None and not isinstance(error, Exception)
         with self._lock:
-            self._in_flight = None
+            lane = self._lanes[job.lane]
+            lane.in_flight = None
+            serial = job.keys is None and self._planner is not None
+            if serial:
+                self._serial = False
             if self._state != "revoked":
                 if error is None:
                     if not self.route.manual_offset_management:
-                        self._tracker.mark(job.first_offset, job.last_offset)
-                    self._attempt = 0
-                    self._retry_at = None
+                        self._mark_locked(job, job.last_offset)
+                    lane.attempt = 0
+                    lane.retry_at = None
+                    self._release_locked(job.keys)
                 elif not critical:
-                    self._retry_locked(job)
-            next_job = None if critical else self._next_job_locked()
+                    self._retry_locked(lane, job)
+            if serial and self._state == "active":
+                self._route_locked()
+            jobs = [] if critical else self._next_jobs_locked()
         self._notify(self)
-        if error is None:
-            if self._monitor.listens("worker.processed"):
-                self._monitor.publish(
-                    "worker.processed",
-                    topic=self.topic,
-                    partition=self.partition,
-                    messages=len(job.messages),
-                    first_offset=job.first_offset,
-                    last_offset=job.last_offset,
-                    took=took,
-                )
-        elif critical:
-            self._monitor.publish(
-                "error.occurred",
-                type="consumer.consume.critical",
-                topic=self.topic,
-                partition=self.partition,
-                error=error,
-            )
-            assert error is not None
-            self._on_critical(error)
-        else:
-            self._monitor.publish(
-                "error.occurred",
-                type="consumer.consume",
-                topic=self.topic,
-                partition=self.partition,
-                first_offset=job.first_offset,
-                last_offset=job.last_offset,
-                attempt=job.attempt + 1,
-                error=error,
-            )
-        return next_job
+        self._report(job, error, critical, took)
+        self._flush_events()
+        return jobs
 
-    def run_hook(self, job: HookJob) -> Job | None:
-        """Run ``revoked()`` or ``shutdown()`` on the instance, if one was ever created."""
-        consumer = self._consumer
+    def run_hook(self, job: HookJob) -> list[Job]:
+        """Run ``revoked()`` or ``shutdown()`` on the lane's instance, if one was ever created."""
+        consumer = self._lanes[job.lane].consumer
         if consumer is not None:
             try:
                 getattr(consumer, job.hook)()
@@ -248,75 +256,246 @@ class Coordinator:
                 partition=self.partition,
             )
         with self._lock:
-            self._in_flight = None
-            next_job = self._next_job_locked()
+            self._lanes[job.lane].in_flight = None
+            jobs = self._next_jobs_locked()
         self._notify(self)
-        return next_job
+        return jobs
 
     # -- internals (lock held) ------------------------------------------------------------
 
-    def _take_locked(self, limit: int) -> Sequence[confluent_kafka.Message]:
-        """Up to ``limit`` messages from the backlog's front, copying only when chunks merge."""
-        backlog = self._backlog
-        chunk = backlog.popleft()
-        if len(chunk) > limit:
-            backlog.appendleft(chunk[limit:])
-            chunk = chunk[:limit]
-        elif len(chunk) < limit and backlog:
-            merged = list(chunk)
-            while backlog and len(merged) < limit:
-                following = backlog.popleft()
-                room = limit - len(merged)
-                if len(following) > room:
-                    backlog.appendleft(following[room:])
-                    following = following[:room]
-                merged.extend(following)
-            chunk = merged
-        self._backlog_size -= len(chunk)
-        return chunk
-
-    def _retry_locked(self, job: ConsumeJob) -> None:
-        unfinished = [m for m in job.messages if not self._tracker.is_finished(m.offset() or 0)]
-        if unfinished:
-            self._backlog.appendleft(unfinished)
-            self._backlog_size += len(unfinished)
-        self._attempt = job.attempt + 1
-        backoff = min(
-            self._settings.pause_timeout * 2 ** (self._attempt - 1),
-            self._settings.pause_max_timeout,
-        )
-        self._retry_at = self._clock() + backoff
-        self._monitor.publish(
-            "consumer.retry",
-            topic=self.topic,
-            partition=self.partition,
-            offset=unfinished[0].offset() if unfinished else job.last_offset + 1,
-            attempt=self._attempt,
-            backoff=backoff,
-        )
-
-    def _next_job_locked(self) -> Job | None:
-        if self._in_flight is not None:
+    def _commit_point_locked(self) -> tuple[int, str] | None:
+        offset = self._tracker.committable()
+        if offset is None:
             return None
+        if self._planner is None:
+            return offset, ""
+        return offset, progress.encode(offset, self._tracker.finished_above_commit())
+
+    def _mark_locked(self, job: ConsumeJob, offset: int) -> None:
+        if job.offsets is None:
+            self._tracker.mark(job.first_offset, offset)
+            return
+        for each in job.offsets:
+            if each > offset:
+                break
+            self._tracker.mark(each)
+
+    def _drop_finished_locked(
+        self, messages: Sequence[confluent_kafka.Message], last: int
+    ) -> Sequence[confluent_kafka.Message]:
+        """Leave out what the previous owner finished (it is marked at once, not processed)."""
+        skip = self._skip
+        kept = []
+        index = 0
+        for message in messages:
+            offset = message.offset() or 0
+            while index < len(skip) and skip[index][1] < offset:
+                index += 1
+            if index < len(skip) and skip[index][0] <= offset:
+                self._tracker.mark(offset)
+            else:
+                kept.append(message)
+        self._skip = [r for r in skip if r[1] > last]
+        return kept
+
+    def _route_locked(self) -> None:
+        """Spread queued chunks over the lanes (virtual partitions only)."""
+        planner = self._planner
+        assert planner is not None
+        while self._inbox and not self._serial:
+            chunk = self._inbox[0]
+            try:
+                keys = planner.keys(chunk)
+            except Exception as exc:
+                # Without keys, order can only be kept by running the chunk alone, unsplit.
+                self._serial = True
+                self._events.append(
+                    (
+                        "error.occurred",
+                        {
+                            "type": "virtual_partitions.partitioner",
+                            "topic": self.topic,
+                            "partition": self.partition,
+                            "error": exc,
+                        },
+                    )
+                )
+                return
+            self._inbox.popleft()
+            lanes = planner.plan(keys, [lane.size + _running(lane) for lane in self._lanes])
+            per_lane: dict[int, tuple[list[confluent_kafka.Message], list[Hashable]]] = {}
+            for message, key, lane_index in zip(chunk, keys, lanes, strict=True):
+                messages, lane_keys = per_lane.setdefault(lane_index, ([], []))
+                messages.append(message)
+                lane_keys.append(key)
+            for lane_index, (messages, lane_keys) in per_lane.items():
+                self._lanes[lane_index].push(messages, lane_keys)
+
+    def _next_jobs_locked(self) -> list[Job]:
         if self._predecessor is not None:
             if not self._predecessor.idle:
-                return None
+                return []
             self._predecessor = None
-        if self._hooks:
-            hook = self._hooks.popleft()
-            self._in_flight = hook
-            return hook
-        if self._state != "active" or not self._backlog:
+        jobs: list[Job] = []
+        restricted = self._over_budget_locked()
+        for lane in self._lanes:
+            if lane.in_flight is not None:
+                continue
+            if lane.hooks:
+                hook = lane.hooks.popleft()
+                lane.in_flight = hook
+                jobs.append(hook)
+                continue
+            if self._state != "active" or not lane.size:
+                continue
+            if lane.retry_at is not None:
+                if self._clock() < lane.retry_at:
+                    continue
+                lane.retry_at = None
+            if restricted is not None and lane.first_offset() != restricted:
+                continue
+            batch = self._batch_locked(lane)
+            lane.in_flight = batch
+            jobs.append(batch)
+        if self._serial and self._state == "active":
+            serial = self._serial_job_locked()
+            if serial is not None:
+                jobs.append(serial)
+        return jobs
+
+    def _batch_locked(self, lane: Lane) -> ConsumeJob:
+        messages, keys = lane.take(self._settings.max_messages)
+        self._size -= len(messages)
+        first, last = _offsets(messages)
+        if self._planner is None:
+            return ConsumeJob(self, lane.index, messages, first, last, lane.attempt)
+        offsets = [m.offset() or 0 for m in messages]
+        return ConsumeJob(self, lane.index, messages, first, last, lane.attempt, offsets, keys)
+
+    def _serial_job_locked(self) -> ConsumeJob | None:
+        """The chunk the partitioner failed on, once every lane is idle and empty."""
+        if any(not lane.idle or lane.size for lane in self._lanes):
             return None
-        if self._retry_at is not None:
-            if self._clock() < self._retry_at:
+        lane = self._lanes[0]
+        if lane.retry_at is not None:
+            if self._clock() < lane.retry_at:
                 return None
-            self._retry_at = None
-        batch = self._take_locked(self._settings.max_messages)
-        first, last = _offsets(batch)
-        job = ConsumeJob(self, batch, first, last, self._attempt)
-        self._in_flight = job
+            lane.retry_at = None
+        chunk = self._inbox.popleft()
+        self._size -= len(chunk)
+        first, last = _offsets(chunk)
+        job = ConsumeJob(self, 0, chunk, first, last, lane.attempt)
+        lane.in_flight = job
         return job
+
+    def _over_budget_locked(self) -> int | None:
+        """When the finished-above-commit list would not fit in the metadata, only the lane
+        holding the first unfinished offset may take work; returns that offset, else None."""
+        if self._planner is None or self._tracker.unfinished < 2:
+            return None
+        point = self._commit_point_locked()
+        if point is None or len(point[1]) <= progress.MAX_METADATA:
+            return None
+        return point[0]
+
+    def _retry_locked(self, lane: Lane, job: ConsumeJob) -> None:
+        unfinished: list[confluent_kafka.Message] = []
+        unfinished_keys: list[Hashable] = []
+        finished_keys: list[Hashable] = []
+        keys = job.keys if job.keys is not None else [None] * len(job.messages)
+        for message, key in zip(job.messages, keys, strict=True):
+            if self._tracker.is_finished(message.offset() or 0):
+                finished_keys.append(key)
+            else:
+                unfinished.append(message)
+                unfinished_keys.append(key)
+        if job.keys is not None:
+            self._release_locked(finished_keys)
+        if unfinished:
+            if job.keys is None and self._planner is not None:
+                # A failed unsplit chunk goes back to the head of the routing queue.
+                self._inbox.appendleft(unfinished)
+                self._serial = True
+            else:
+                lane.push(unfinished, unfinished_keys if job.keys is not None else None, True)
+            self._size += len(unfinished)
+        lane.attempt = job.attempt + 1
+        backoff = min(
+            self._settings.pause_timeout * 2 ** (lane.attempt - 1),
+            self._settings.pause_max_timeout,
+        )
+        lane.retry_at = self._clock() + backoff
+        self._events.append(
+            (
+                "consumer.retry",
+                {
+                    "topic": self.topic,
+                    "partition": self.partition,
+                    "lane": lane.index,
+                    "offset": unfinished[0].offset() if unfinished else job.last_offset + 1,
+                    "attempt": lane.attempt,
+                    "backoff": backoff,
+                },
+            )
+        )
+
+    def _release_locked(self, keys: Sequence[Hashable] | None) -> None:
+        if self._planner is not None and keys is not None:
+            self._planner.release(keys)
+
+    def _drop_queued_locked(self) -> None:
+        for lane in self._lanes:
+            lane.clear()
+        self._inbox.clear()
+        self._serial = False
+        self._size = 0
+        if self._planner is not None:
+            self._planner.clear()
+
+    # -- events (lock not held) -----------------------------------------------------------
+
+    def _flush_events(self) -> None:
+        if not self._events:
+            return
+        with self._lock:
+            events, self._events = self._events, []
+        for name, payload in events:
+            self._monitor.publish(name, **payload)
+
+    def _report(
+        self, job: ConsumeJob, error: BaseException | None, critical: bool, took: float
+    ) -> None:
+        if error is None:
+            if self._monitor.listens("worker.processed"):
+                self._monitor.publish(
+                    "worker.processed",
+                    topic=self.topic,
+                    partition=self.partition,
+                    lane=job.lane,
+                    messages=len(job.messages),
+                    first_offset=job.first_offset,
+                    last_offset=job.last_offset,
+                    took=took,
+                )
+            return
+        self._monitor.publish(
+            "error.occurred",
+            type="consumer.consume.critical" if critical else "consumer.consume",
+            topic=self.topic,
+            partition=self.partition,
+            lane=job.lane,
+            first_offset=job.first_offset,
+            last_offset=job.last_offset,
+            attempt=job.attempt + 1,
+            error=error,
+        )
+        if critical and error is not None:
+            self._on_critical(error)
+
+
+def _running(lane: Lane) -> int:
+    job = lane.in_flight
+    return len(job.messages) if isinstance(job, ConsumeJob) else 0
 
 
 def _offsets(messages: Sequence[confluent_kafka.Message]) -> tuple[int, int]:

@@ -1,14 +1,14 @@
-"""Jobs: what crosses from a listener to the worker pool. One job = one partition's batch or hook.
+"""Jobs: what crosses from a listener to the worker pool. One job = one lane's batch or hook.
 
 A job is created under its coordinator's lock, put on the jobs queue (``processing.workers``)
 and run by exactly one worker thread. ``run()`` never raises for user errors: it reports them to
-the coordinator and the monitor, and returns the coordinator's next job (if any) to enqueue.
+the coordinator and the monitor, and returns the jobs that became ready (to enqueue).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Literal
 
 from parafka.messages import Messages
@@ -22,57 +22,71 @@ __all__ = ["ConsumeJob", "HookJob", "Job"]
 
 
 class Job:
-    """Base of every job; ``coordinator`` is the partition it belongs to."""
+    """Base of every job; ``coordinator`` is the partition it belongs to, ``lane`` its lane."""
 
-    __slots__ = ("coordinator", "started_at")
+    __slots__ = ("coordinator", "lane", "started_at")
 
-    def __init__(self, coordinator: Coordinator) -> None:
+    def __init__(self, coordinator: Coordinator, lane: int) -> None:
         self.coordinator = coordinator
+        self.lane = lane
         self.started_at: float | None = None
 
-    def run(self) -> Job | None:
-        """Run on a worker thread; return the partition's next job, if one is ready."""
+    def run(self) -> list[Job]:
+        """Run on a worker thread; return the partition's jobs that became ready."""
         raise NotImplementedError
 
     def describe(self) -> str:
         raise NotImplementedError
 
+    def _where(self) -> str:
+        c = self.coordinator
+        lane = f" lane {self.lane}" if c.virtual else ""
+        return f"{c.group_id}/{c.topic}/{c.partition}{lane}"
+
 
 class ConsumeJob(Job):
-    """A batch of one partition's messages, contiguous in offset order."""
+    """A batch of one lane's messages in offset order.
 
-    __slots__ = ("attempt", "first_offset", "last_offset", "messages")
+    Without virtual partitions the batch is contiguous (``offsets`` is None: every offset from
+    ``first_offset`` to ``last_offset`` belongs to it); a lane's batch lists its ``offsets``.
+    """
+
+    __slots__ = ("attempt", "first_offset", "keys", "last_offset", "messages", "offsets")
 
     def __init__(
         self,
         coordinator: Coordinator,
+        lane: int,
         messages: Sequence[confluent_kafka.Message],
         first_offset: int,
         last_offset: int,
         attempt: int,
+        offsets: list[int] | None = None,
+        keys: Sequence[Hashable] | None = None,
     ) -> None:
-        super().__init__(coordinator)
+        super().__init__(coordinator, lane)
         self.messages = messages
         self.first_offset = first_offset
         self.last_offset = last_offset
         self.attempt = attempt
+        self.offsets = offsets
+        self.keys = keys
 
     def describe(self) -> str:
-        c = self.coordinator
         return (
-            f"{c.group_id}/{c.topic}/{c.partition} offsets {self.first_offset}..{self.last_offset}"
+            f"{self._where()} offsets {self.first_offset}..{self.last_offset}"
             f" ({len(self.messages)} messages, attempt {self.attempt + 1})"
         )
 
     def mark(self, offset: int) -> bool:
-        """Mark this batch's offsets up to ``offset`` finished (called by the consumer)."""
+        """Mark this batch's messages up to ``offset`` finished (called by the consumer)."""
         return self.coordinator.mark(self, offset)
 
-    def run(self) -> Job | None:
+    def run(self) -> list[Job]:
         coordinator = self.coordinator
         self.started_at = time.monotonic()
         error: BaseException | None = None
-        consumer = coordinator.instance()
+        consumer = coordinator.instance(self.lane)
         if consumer is not None:
             batch = Messages(
                 self.messages,
@@ -90,23 +104,24 @@ class ConsumeJob(Job):
             finally:
                 consumer._parafka_job = None
         else:
-            error = coordinator.instance_error
+            error = coordinator.instance_error(self.lane)
         return coordinator.finished(self, error, time.monotonic() - self.started_at)
 
 
 class HookJob(Job):
-    """A lifecycle hook of the partition's consumer instance: ``revoked`` or ``shutdown``."""
+    """A lifecycle hook of a lane's consumer instance: ``revoked`` or ``shutdown``."""
 
     __slots__ = ("hook",)
 
-    def __init__(self, coordinator: Coordinator, hook: Literal["revoked", "shutdown"]) -> None:
-        super().__init__(coordinator)
+    def __init__(
+        self, coordinator: Coordinator, lane: int, hook: Literal["revoked", "shutdown"]
+    ) -> None:
+        super().__init__(coordinator, lane)
         self.hook = hook
 
     def describe(self) -> str:
-        c = self.coordinator
-        return f"{c.group_id}/{c.topic}/{c.partition} {self.hook}() hook"
+        return f"{self._where()} {self.hook}() hook"
 
-    def run(self) -> Job | None:
+    def run(self) -> list[Job]:
         self.started_at = time.monotonic()
         return self.coordinator.run_hook(self)

@@ -73,15 +73,15 @@ class _Worker(threading.Thread):
                     return
                 self.current = job
                 try:
-                    next_job = job.run()
+                    ready = job.run()
                 except Exception as exc:  # a parafka bug; never let it kill the worker
                     pool.monitor.publish(
                         "error.occurred", type="worker.job", job=job.describe(), error=exc
                     )
-                    next_job = None
+                    ready = []
                 finally:
                     self.current = None
-                if next_job is not None:
+                for next_job in ready:
                     pool.jobs.put(next_job)
         finally:
             pool.retire(self)

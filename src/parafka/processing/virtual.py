@@ -1,0 +1,140 @@
+"""Virtual partitions: splitting one partition's messages into lanes that run in parallel.
+
+``VirtualPartitions`` is the route option. :func:`stable_hash` is the default reducer (the same
+value gives the same lane in every process, whatever ``PYTHONHASHSEED``). :class:`LanePlanner`
+decides lanes for a fetched chunk; it is a plain object used under the coordinator's lock.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import Counter
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from parafka.errors import ConfigurationError
+from parafka.messages import Message
+
+if TYPE_CHECKING:
+    import confluent_kafka
+
+__all__ = ["LanePlanner", "VirtualPartitions", "stable_hash"]
+
+Distribution = Literal["consistent", "balanced"]
+
+
+def stable_hash(value: Any) -> int:
+    """A process-independent hash: CRC-32 of bytes or text, the value of an int, 0 for None."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value & 0xFFFFFFFF
+    if isinstance(value, bytes | bytearray | memoryview):
+        return zlib.crc32(value)
+    if isinstance(value, str):
+        return zlib.crc32(value.encode())
+    return zlib.crc32(repr(value).encode())
+
+
+@dataclass(frozen=True, kw_only=True)
+class VirtualPartitions:
+    """``app.topic(..., virtual_partitions=VirtualPartitions(partitioner=...))``.
+
+    ``partitioner(message)`` gives a message's key (messages with equal keys stay in order);
+    ``None`` is a key like any other, so all ``None``-keyed messages share one lane.
+    ``max_partitions``: lanes per partition (default: the app's ``concurrency``).
+    ``reducer(key) -> int`` picks the lane (``% max_partitions``) with ``consistent``
+    distribution (default :func:`stable_hash`): a key always lands in the same lane and the same
+    consumer instance. ``balanced`` packs each fetch's key groups by size onto the least loaded
+    lanes (a key that still has work queued stays in its lane, so order holds).
+    """
+
+    partitioner: Callable[[Message], Hashable]
+    max_partitions: int | None = None
+    reducer: Callable[[Any], int] = stable_hash
+    distribution: Distribution = "consistent"
+
+    def __post_init__(self) -> None:
+        if not callable(self.partitioner):
+            raise ConfigurationError("VirtualPartitions(partitioner=...) must be callable")
+        if not callable(self.reducer):
+            raise ConfigurationError("VirtualPartitions(reducer=...) must be callable")
+        if self.max_partitions is not None and (
+            isinstance(self.max_partitions, bool)
+            or not isinstance(self.max_partitions, int)
+            or self.max_partitions < 1
+        ):
+            raise ConfigurationError(
+                f"VirtualPartitions(max_partitions=...) must be an integer >= 1, "
+                f"got {self.max_partitions!r}"
+            )
+        if self.distribution not in ("consistent", "balanced"):
+            raise ConfigurationError(
+                f"VirtualPartitions(distribution=...) must be 'consistent' or 'balanced', "
+                f"got {self.distribution!r}"
+            )
+
+
+class LanePlanner:
+    """Assigns each message of a chunk to a lane. Not thread-safe: used under a lock.
+
+    For ``balanced`` it remembers how many messages of each key are queued or running per lane
+    (``release`` is called when they finish), so a key is never in two lanes at once.
+    """
+
+    def __init__(
+        self, options: VirtualPartitions, lanes: int, deserializer: Callable[[Message], Any]
+    ) -> None:
+        self._options = options
+        self.lanes = lanes
+        self._deserializer = deserializer
+        self._pending: dict[Hashable, tuple[int, int]] = {}  # key -> (lane, messages pending)
+
+    def keys(self, chunk: Sequence[confluent_kafka.Message]) -> list[Hashable]:
+        """The partitioner's key of every message; raises what the partitioner raises."""
+        partitioner, deserializer = self._options.partitioner, self._deserializer
+        return [partitioner(Message(raw, deserializer)) for raw in chunk]
+
+    def plan(self, keys: Sequence[Hashable], loads: Sequence[int]) -> list[int]:
+        """A lane for every key (``loads``: messages queued or running per lane)."""
+        if self._options.distribution == "consistent":
+            reducer, lanes = self._options.reducer, self.lanes
+            return [reducer(key) % lanes for key in keys]
+        return self._balanced(keys, list(loads))
+
+    def _balanced(self, keys: Sequence[Hashable], loads: list[int]) -> list[int]:
+        sizes = Counter(keys)
+        chosen: dict[Hashable, int] = {}
+        for key, size in sizes.items():
+            if key in self._pending:
+                chosen[key] = self._pending[key][0]
+                loads[chosen[key]] += size
+        for key, size in sorted(
+            ((k, s) for k, s in sizes.items() if k not in chosen), key=lambda item: -item[1]
+        ):
+            lane = min(range(self.lanes), key=loads.__getitem__)
+            chosen[key] = lane
+            loads[lane] += size
+        for key, size in sizes.items():
+            lane, pending = self._pending.get(key, (chosen[key], 0))
+            self._pending[key] = (lane, pending + size)
+        return [chosen[key] for key in keys]
+
+    def release(self, keys: Sequence[Hashable]) -> None:
+        """Messages with these keys finished (or were dropped); forget idle keys."""
+        if self._options.distribution != "balanced":
+            return
+        for key, count in Counter(keys).items():
+            entry = self._pending.get(key)
+            if entry is None:
+                continue
+            if entry[1] <= count:
+                del self._pending[key]
+            else:
+                self._pending[key] = (entry[0], entry[1] - count)
+
+    def clear(self) -> None:
+        self._pending.clear()
