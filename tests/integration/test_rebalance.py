@@ -1,6 +1,6 @@
 """A second process joins and leaves the group while messages flow: nothing is lost, and no
 offset is stored or committed past unfinished work — with eager, cooperative-sticky and KIP-848
-assignment."""
+assignment, with and without virtual partitions."""
 
 from __future__ import annotations
 
@@ -32,9 +32,14 @@ def assignments(path: Path) -> list[str]:
     return [" ".join(fields[1:]) for fields in read_record(path) if fields[0] == "A"]
 
 
-@pytest.mark.parametrize("protocol", ["eager", "cooperative", "consumer"])
+@pytest.mark.parametrize(
+    ("protocol", "lanes"),
+    [("eager", 0), ("cooperative", 0), ("consumer", 0), ("cooperative", 4), ("consumer", 4)],
+    ids=["eager", "cooperative", "kip848", "cooperative-vp", "kip848-vp"],
+)
 def test_a_member_joining_and_leaving_loses_nothing(
     protocol: str,
+    lanes: int,
     kafka_bootstrap: str,
     new_topic: Callable[..., str],
     unique_name: Callable[[str], str],
@@ -46,6 +51,7 @@ def test_a_member_joining_and_leaving_loses_nothing(
         "RECORDING_TOPIC": topic,
         "RECORDING_GROUP": group,
         "RECORDING_PROTOCOL": protocol,
+        "RECORDING_VP": str(lanes),
     }
     first_out, second_out = tmp_path / "first.log", tmp_path / "second.log"
     produced = [0]
@@ -54,7 +60,9 @@ def test_a_member_joining_and_leaving_loses_nothing(
     def produce() -> None:
         # A steady trickle, so that work is in flight whenever the group rebalances.
         while not stop_producing.is_set():
-            produce_messages(kafka_bootstrap, topic, ((None, b"x", None) for _ in range(40)))
+            produce_messages(
+                kafka_bootstrap, topic, ((f"k{i % 9}".encode(), b"x", None) for i in range(40))
+            )
             produced[0] += 40
             stop_producing.wait(0.05)
 
