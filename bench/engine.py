@@ -28,7 +28,10 @@ import parafka
 from bench.io_scaling import LEVELS, IoScalingResult, run_io_scaling
 from bench.overhead import OverheadResult, run_overhead
 from bench.report import render, write_results
+from bench.vp import LEVELS as VP_LEVELS
+from bench.vp import VpResult, run_vp
 from parafka.broker import LocalBroker
+from parafka.processing.virtual import Distribution
 
 _PREFIX = "bench-"
 
@@ -43,6 +46,9 @@ class Options:
     io_max_messages: int
     sleep_samples: int
     levels: tuple[int, ...]
+    vp_levels: tuple[int, ...]
+    vp_distribution: Distribution
+    vp_restart_messages: int
     kafka: dict[str, str]
     quick: bool
 
@@ -51,7 +57,9 @@ def parse(argv: Sequence[str] | None) -> Options:
     parser = argparse.ArgumentParser(
         prog="python -m bench.engine", description="Benchmark parafka's processing engine."
     )
-    parser.add_argument("--only", choices=["overhead", "io-scaling"], help="Run one workload.")
+    parser.add_argument(
+        "--only", choices=["overhead", "io-scaling", "vp"], help="Run one workload."
+    )
     parser.add_argument(
         "--messages", type=int, help="overhead: messages in the topic (default 1,000,000)."
     )
@@ -60,15 +68,28 @@ def parse(argv: Sequence[str] | None) -> Options:
     )
     parser.add_argument("--repeats", type=int, default=3, help="overhead: runs of each kind.")
     parser.add_argument(
-        "--io-seconds", type=float, help="io-scaling: seconds per level at the ideal rate (6)."
+        "--io-seconds",
+        type=float,
+        help="io-scaling and vp: seconds per level at the ideal rate (6; --quick 0.7).",
     )
     parser.add_argument(
-        "--io-max-messages", type=int, default=10, help="io-scaling: App max_messages (10)."
+        "--io-max-messages", type=int, default=10, help="io-scaling and vp: App max_messages (10)."
     )
     parser.add_argument(
         "--levels",
         default=",".join(map(str, LEVELS)),
         help="io-scaling: concurrency levels, comma-separated (1,5,10,25,50).",
+    )
+    parser.add_argument(
+        "--vp-levels",
+        default=",".join(map(str, VP_LEVELS)),
+        help="vp: concurrency (= max_partitions) levels, comma-separated (1,5,10,25).",
+    )
+    parser.add_argument(
+        "--vp-distribution",
+        choices=["consistent", "balanced"],
+        default="consistent",
+        help="vp: VirtualPartitions(distribution=...) (consistent, the library default).",
     )
     parser.add_argument(
         "--kafka",
@@ -89,8 +110,9 @@ def parse(argv: Sequence[str] | None) -> Options:
         kafka[key.strip()] = value.strip()
     try:
         levels = tuple(int(level) for level in args.levels.split(","))
+        vp_levels = tuple(int(level) for level in args.vp_levels.split(","))
     except ValueError:
-        parser.error(f"--levels {args.levels!r} is not a comma-separated list of integers")
+        parser.error("--levels and --vp-levels take comma-separated lists of integers")
     quick = bool(args.quick)
     options = Options(
         only=args.only,
@@ -101,14 +123,17 @@ def parse(argv: Sequence[str] | None) -> Options:
         io_max_messages=args.io_max_messages,
         sleep_samples=300 if quick else 2000,
         levels=levels,
+        vp_levels=vp_levels,
+        vp_distribution="balanced" if args.vp_distribution == "balanced" else "consistent",
+        vp_restart_messages=5_000 if quick else 20_000,
         kafka=kafka,
         quick=quick,
     )
     for name in ("messages", "concurrency", "repeats", "io_max_messages"):
         if getattr(options, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
-    if min(options.levels) < 1:
-        parser.error("--levels must all be >= 1")
+    if min(options.levels) < 1 or min(options.vp_levels) < 1:
+        parser.error("--levels and --vp-levels must all be >= 1")
     if options.io_seconds <= 0:
         parser.error("--io-seconds must be > 0")
     return options
@@ -148,6 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     broker = LocalBroker(f"{_PREFIX}{os.getpid()}")
     overhead: OverheadResult | None = None
     io_scaling: IoScalingResult | None = None
+    vp: VpResult | None = None
     try:
         info = broker.start()
         print(f"broker {broker.name}: Kafka {info.kafka_version} at {info.bootstrap}", flush=True)
@@ -170,6 +196,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 kafka=options.kafka,
                 echo=_echo,
             )
+        if options.only in (None, "vp"):
+            vp = run_vp(
+                info.bootstrap,
+                seconds=options.io_seconds,
+                max_messages=options.io_max_messages,
+                levels=options.vp_levels,
+                restart_messages=options.vp_restart_messages,
+                distribution=options.vp_distribution,
+                sleep_cost=io_scaling.sleep_cost if io_scaling else None,  # one L per run
+                sleep_samples=options.sleep_samples,
+                kafka=options.kafka,
+                echo=_echo,
+            )
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -186,6 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "environment": env,
         "overhead": overhead.to_json() if overhead else None,
         "io_scaling": io_scaling.to_json() if io_scaling else None,
+        "vp": vp.to_json() if vp else None,
     }
     path = write_results(document, stamp)
     header = (
@@ -198,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         header += "\nlibrdkafka settings: client defaults (auto.offset.reset=earliest)"
     print()
-    print(render(header, overhead, io_scaling))
+    print(render(header, overhead, io_scaling, vp))
     print(f"results: {path} and {path.with_name('engine-latest.json').name}")
     return 0
 

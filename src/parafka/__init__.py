@@ -2,7 +2,13 @@
 
 from parafka.app import App
 from parafka.consumer import Consumer
-from parafka.errors import ConfigurationError, ParafkaError
+from parafka.dead_letters import DeadLetterQueue
+from parafka.errors import (
+    ConfigurationError,
+    DeadLetterError,
+    DeserializationError,
+    ParafkaError,
+)
 from parafka.instrumentation import Event
 from parafka.messages import Message, Messages, json_deserializer, raw_deserializer
 from parafka.processing.virtual import VirtualPartitions
@@ -13,6 +19,9 @@ __all__ = [
     "App",
     "ConfigurationError",
     "Consumer",
+    "DeadLetterError",
+    "DeadLetterQueue",
+    "DeserializationError",
     "Event",
     "Message",
     "Messages",

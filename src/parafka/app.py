@@ -24,13 +24,16 @@ from types import FrameType
 from typing import Any
 
 from parafka.config import Settings, mask_secrets, validate_kafka
+from parafka.connection.client import LIBRDKAFKA_LOG, redact_secrets_of
 from parafka.connection.listener import Listener
 from parafka.consumer import Consumer
+from parafka.dead_letters import DeadLetterQueue
 from parafka.errors import ConfigurationError
 from parafka.instrumentation import LoggingSubscriber, Monitor
 from parafka.messages import Deserializer, json_deserializer
 from parafka.processing.virtual import VirtualPartitions
 from parafka.processing.workers import WorkerPool
+from parafka.producing import SharedProducer
 from parafka.routing import ConsumerGroup, Route, SubscriptionGroup
 
 __all__ = ["App"]
@@ -51,6 +54,7 @@ class App:
         pause_timeout: float = 1.0,
         pause_max_timeout: float = 30.0,
         max_backlog: int = 0,
+        critical_errors: tuple[type[BaseException], ...] = (),
         log_events: bool = True,
     ) -> None:
         self.kafka = validate_kafka(kafka, "App(kafka=...)")
@@ -70,6 +74,7 @@ class App:
             pause_timeout=pause_timeout,
             pause_max_timeout=pause_max_timeout,
             max_backlog=max_backlog,
+            critical_errors=tuple(critical_errors),
         )
         self.monitor = Monitor()
         if log_events:
@@ -83,6 +88,8 @@ class App:
         self._stop_requested = threading.Event()
         self._clean = True
         self.critical_error: BaseException | None = None
+        #: The app's shared producer (created at start when a route has a dead letter queue).
+        self.producer: SharedProducer | None = None
 
     def __repr__(self) -> str:
         return (
@@ -109,6 +116,9 @@ class App:
         kafka: Mapping[str, Any] | None = None,
         subscription_group: str | None = None,
         virtual_partitions: VirtualPartitions | None = None,
+        dead_letter_queue: DeadLetterQueue | None = None,
+        pause_timeout: float | None = None,
+        pause_max_timeout: float | None = None,
     ) -> Route:
         """Route topic ``name`` of the default group (``group_id``) to ``consumer``.
 
@@ -117,6 +127,8 @@ class App:
         for this topic's connection (a different value means a separate connection).
         ``subscription_group``: force a separate connection under this name.
         ``virtual_partitions``: process each partition in parallel lanes (ordered per key).
+        ``dead_letter_queue``: where messages go after ``max_retries`` retries.
+        ``pause_timeout`` / ``pause_max_timeout``: this topic's retry back-off bounds.
         """
         return self.consumer_group(self.group_id).topic(
             name,
@@ -126,6 +138,9 @@ class App:
             kafka=kafka,
             subscription_group=subscription_group,
             virtual_partitions=virtual_partitions,
+            dead_letter_queue=dead_letter_queue,
+            pause_timeout=pause_timeout,
+            pause_max_timeout=pause_max_timeout,
         )
 
     @property
@@ -164,6 +179,9 @@ class App:
             self.monitor.publish("app.starting", group_id=self.group_id)
             listeners: list[Listener] = []
             counts: dict[str, int] = {}
+            if any(r.dead_letter_queue and r.dead_letter_queue.topic for r in self._routes):
+                redact_secrets_of(self.kafka)
+                self.producer = SharedProducer(self.kafka, LIBRDKAFKA_LOG)
             try:
                 for group in self.subscription_groups():
                     counts[group.group_id] = counts.get(group.group_id, 0) + 1
@@ -177,11 +195,14 @@ class App:
                             self.monitor,
                             self._on_critical,
                             thread_name=f"parafka-listener-{group.group_id}{suffix}",
+                            producer=self.producer,
                         )
                     )
             except BaseException:
                 for listener in listeners:  # clients made before the bad one
                     listener.discard()
+                if self.producer is not None:
+                    self.producer.close(1.0)
                 raise
             self._listeners = listeners
             self.workers.start()
@@ -238,6 +259,8 @@ class App:
         for listener in self._listeners:
             # Past the deadline a listener still commits and closes; give it a little longer.
             listener.join(max(0.0, deadline - time.monotonic()) + 30.0)
+        if self.producer is not None:
+            self.producer.close(max(1.0, deadline - time.monotonic()))
         hanging = self.workers.busy()
         if hanging:
             self.monitor.publish(

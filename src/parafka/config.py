@@ -82,6 +82,7 @@ class Settings:
     pause_max_timeout: float = 30.0
     max_backlog: int = 0  # 0: max(10 * max_messages, 2000)
     poll_interval: float = 0.05
+    critical_errors: tuple[type[BaseException], ...] = ()
 
     def __post_init__(self) -> None:
         _count("concurrency", self.concurrency)
@@ -92,6 +93,11 @@ class Settings:
         _positive_number("pause_max_timeout", self.pause_max_timeout)
         _positive_number("poll_interval", self.poll_interval)
         _count("max_backlog", self.max_backlog, minimum=0)
+        for error in self.critical_errors:
+            if not (isinstance(error, type) and issubclass(error, BaseException)):
+                raise ConfigurationError(
+                    f"critical_errors must be exception classes, got {error!r}"
+                )
         if self.pause_max_timeout < self.pause_timeout:
             raise ConfigurationError(
                 f"pause_max_timeout ({self.pause_max_timeout}) must be >= pause_timeout "
@@ -102,6 +108,26 @@ class Settings:
                 f"shutdown_timeout ({self.shutdown_timeout}) must be >= max_wait_time "
                 f"({self.max_wait_time})"
             )
+
+    def with_pauses(
+        self, topic: str, pause_timeout: float | None, pause_max_timeout: float | None
+    ) -> tuple[float, float]:
+        """A route's back-off bounds: its own, else the app's (checked like the app's)."""
+        first = (
+            self.pause_timeout
+            if pause_timeout is None
+            else _positive_number(f"topic {topic!r} pause_timeout", pause_timeout)
+        )
+        most = (
+            self.pause_max_timeout
+            if pause_max_timeout is None
+            else _positive_number(f"topic {topic!r} pause_max_timeout", pause_max_timeout)
+        )
+        if most < first:
+            raise ConfigurationError(
+                f"topic {topic!r}: pause_max_timeout ({most}) must be >= pause_timeout ({first})"
+            )
+        return first, most
 
     @property
     def backlog_limit(self) -> int:

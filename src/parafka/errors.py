@@ -4,6 +4,8 @@
 
     ParafkaError
     ├── ConfigurationError      bad settings, raised at configuration/start time
+    ├── DeserializationError    a message's value could not be turned into its payload
+    ├── DeadLetterError         a message could not be sent to its dead letter queue
     └── BrokerError             the local development broker (``parafka broker``)
         ├── BrokerAlreadyRunning
         ├── JavaNotFound
@@ -19,6 +21,8 @@ __all__ = [
     "BrokerError",
     "BrokerStartFailed",
     "ConfigurationError",
+    "DeadLetterError",
+    "DeserializationError",
     "JavaNotFound",
     "MavenError",
     "ParafkaError",
@@ -32,6 +36,25 @@ class ParafkaError(Exception):
 
 class ConfigurationError(ParafkaError):
     """A setting is missing or wrong; the message names the setting."""
+
+
+class DeserializationError(ParafkaError):
+    """``message.payload`` failed; ``message.value`` keeps the raw bytes."""
+
+    def __init__(self, message: object, reason: str) -> None:
+        where = ""
+        topic, partition, offset = (
+            getattr(message, a, None) for a in ("topic", "partition", "offset")
+        )
+        if topic is not None:
+            where = f" ({topic}/{partition} offset {offset})"
+        super().__init__(f"cannot deserialize the message{where}: {reason}")
+        self.message = message
+        self.reason = reason
+
+
+class DeadLetterError(ParafkaError):
+    """The dead letter queue did not acknowledge a message; it will be sent again."""
 
 
 class BrokerError(ParafkaError):

@@ -30,6 +30,8 @@ EventName = Literal[
     "consumer.revoked",
     "consumer.shutdown",
     "consumer.retry",
+    "consumer.paused",
+    "dead_letter_queue.dispatched",
     "offsets.stored",
     "offsets.committed",
     "rebalance.assigned",
@@ -112,6 +114,8 @@ class LoggingSubscriber:
             "rebalance.revoked",
             "rebalance.lost",
             "consumer.retry",
+            "consumer.paused",
+            "dead_letter_queue.dispatched",
         }
     )
 

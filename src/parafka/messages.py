@@ -10,6 +10,8 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, overload
 
+from parafka.errors import DeserializationError
+
 if TYPE_CHECKING:
     import confluent_kafka
 
@@ -86,9 +88,23 @@ Deserializer = Callable[[Message], Any]
 
 
 def json_deserializer(message: Message) -> Any:
-    """The default: the value parsed as JSON; ``None`` for a tombstone (no value)."""
+    """The default: the value parsed as UTF-8 JSON.
+
+    A missing value (a tombstone), an empty one, invalid UTF-8 or invalid JSON raise
+    :class:`~parafka.errors.DeserializationError` (so they go through retries and the dead
+    letter queue); ``message.value`` still gives the raw bytes.
+    """
     value = message.value
-    return None if value is None else json.loads(value)
+    if value is None:
+        raise DeserializationError(message, "the value is None (a tombstone)")
+    if not value:
+        raise DeserializationError(message, "the value is empty")
+    try:
+        return json.loads(value.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise DeserializationError(message, f"the value is not UTF-8: {exc}") from exc
+    except json.JSONDecodeError as exc:
+        raise DeserializationError(message, f"the value is not JSON: {exc}") from exc
 
 
 def raw_deserializer(message: Message) -> Any:

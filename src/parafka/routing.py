@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from parafka.config import mask_secrets, validate_kafka
 from parafka.consumer import Consumer
+from parafka.dead_letters import DeadLetterQueue
 from parafka.errors import ConfigurationError
 from parafka.messages import Deserializer, json_deserializer
 from parafka.processing.virtual import VirtualPartitions
@@ -38,6 +39,9 @@ class Route:
     manual_offset_management: bool = False
     deserializer: Deserializer = json_deserializer
     virtual_partitions: VirtualPartitions | None = None
+    dead_letter_queue: DeadLetterQueue | None = None
+    pause_timeout: float | None = None  # None: the app's setting
+    pause_max_timeout: float | None = None
 
     def __repr__(self) -> str:
         return (
@@ -45,7 +49,8 @@ class Route:
             f"group_id={self.group_id!r}, subscription_group={self.subscription_group!r}, "
             f"kafka={mask_secrets(self.kafka)!r}, "
             f"manual_offset_management={self.manual_offset_management}, "
-            f"virtual_partitions={self.virtual_partitions!r})"
+            f"virtual_partitions={self.virtual_partitions!r}, "
+            f"dead_letter_queue={self.dead_letter_queue!r})"
         )
 
 
@@ -91,6 +96,9 @@ class ConsumerGroup:
         kafka: Mapping[str, Any] | None = None,
         subscription_group: str | None = None,
         virtual_partitions: VirtualPartitions | None = None,
+        dead_letter_queue: DeadLetterQueue | None = None,
+        pause_timeout: float | None = None,
+        pause_max_timeout: float | None = None,
     ) -> Route:
         """Route ``name`` to ``consumer`` in this group; see :meth:`parafka.App.topic`."""
         if not isinstance(name, str) or not name.strip():
@@ -109,6 +117,16 @@ class ConsumerGroup:
             raise ConfigurationError(
                 f"topic {name!r}: virtual_partitions must be a parafka.VirtualPartitions"
             )
+        if dead_letter_queue is not None:
+            if not isinstance(dead_letter_queue, DeadLetterQueue):
+                raise ConfigurationError(
+                    f"topic {name!r}: dead_letter_queue must be a parafka.DeadLetterQueue"
+                )
+            if dead_letter_queue.topic == name:
+                raise ConfigurationError(
+                    f"topic {name!r}: the dead letter queue topic cannot be the topic itself"
+                )
+        pause = self._app.settings.with_pauses(name, pause_timeout, pause_max_timeout)
         overrides = validate_kafka(kafka or {}, f"topic {name!r} kafka=")
         if subscription_group is None:
             # Routes with equal settings share a connection; the name must not show values
@@ -126,6 +144,9 @@ class ConsumerGroup:
             manual_offset_management=bool(manual_offset_management),
             deserializer=deserializer,
             virtual_partitions=virtual_partitions,
+            dead_letter_queue=dead_letter_queue,
+            pause_timeout=pause[0],
+            pause_max_timeout=pause[1],
         )
         self._app._add_route(route)
         return route

@@ -99,3 +99,30 @@ def test_routes_with_different_kafka_settings_get_separate_connections() -> None
 def test_unknown_event_names_are_refused() -> None:
     with pytest.raises(parafka.ConfigurationError, match=r"unknown event name 'worker\.done'"):
         Monitor().subscribe("worker.done", print)  # type: ignore[arg-type]
+
+
+def test_dead_letter_queue_errors_name_the_problem() -> None:
+    app = parafka.App(kafka=BOOT)
+    with pytest.raises(parafka.ConfigurationError, match="cannot be the topic itself"):
+        app.topic("orders", Noop, dead_letter_queue=parafka.DeadLetterQueue(topic="orders"))
+    with pytest.raises(parafka.ConfigurationError, match=r"max_retries=\.\.\.\) must be an"):
+        parafka.DeadLetterQueue(topic="x", max_retries=-1)
+    with pytest.raises(parafka.ConfigurationError, match="must be a topic name or None"):
+        parafka.DeadLetterQueue(topic="")
+    with pytest.raises(parafka.ConfigurationError, match=r"must be a parafka\.DeadLetterQueue"):
+        app.topic("a", Noop, dead_letter_queue="orders.dlq")  # type: ignore[arg-type]
+
+
+def test_per_topic_back_off_bounds_are_checked_and_default_to_the_app() -> None:
+    app = parafka.App(kafka=BOOT, pause_timeout=2.0, pause_max_timeout=8.0)
+    route = app.topic("a", Noop, pause_timeout=0.5)
+    assert (route.pause_timeout, route.pause_max_timeout) == (0.5, 8.0)
+    with pytest.raises(parafka.ConfigurationError, match=r"topic 'b': pause_max_timeout \(1"):
+        app.topic("b", Noop, pause_timeout=5.0, pause_max_timeout=1.0)
+    with pytest.raises(parafka.ConfigurationError, match=r"topic 'c' pause_timeout must be > 0"):
+        app.topic("c", Noop, pause_timeout=0)
+
+
+def test_critical_errors_must_be_exception_classes() -> None:
+    with pytest.raises(parafka.ConfigurationError, match="critical_errors must be exception"):
+        parafka.App(kafka=BOOT, critical_errors=("ValueError",))  # type: ignore[arg-type]

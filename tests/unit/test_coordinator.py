@@ -107,7 +107,7 @@ def test_one_batch_in_flight_and_the_next_comes_from_the_backlog() -> None:
     assert Calls.log[:2] == [("initialized", 0), ("consume", [0, 1, 2])]
 
 
-def test_a_failed_batch_is_retried_in_order_after_an_exponential_back_off() -> None:
+def test_a_failed_batch_is_retried_one_message_at_a_time_after_an_exponential_back_off() -> None:
     clock = Clock()
     events: list[Event] = []
     c = coordinator(clock=clock, events=events)
@@ -117,19 +117,147 @@ def test_a_failed_batch_is_retried_in_order_after_an_exponential_back_off() -> N
     assert c.committable() == 0
     assert c.due() == []
     clock.now += 1.0
-    retry = batch(c.due())
-    assert (retry.first_offset, retry.attempt) == (0, 1)
-    assert retry.run() == []
-    clock.now += 1.5
-    assert c.due() == []  # second back-off is 2 s
-    clock.now += 0.5
-    retry = batch(c.due())
+    alone = batch(c.due())  # which message failed is unknown: one at a time
+    assert (alone.first_offset, alone.last_offset) == (0, 0)
+    alone = batch(alone.run())  # offset 0 is fine, offset 1 follows at once
+    assert (alone.first_offset, alone.last_offset) == (1, 1)
+    assert alone.run() == []  # fails again: back off 1 s (first failure since 0 passed)
+    assert c.committable() == 1
+    clock.now += 1.0
     Calls.fail_offsets = set()
-    retry.run()
+    alone = batch(c.due())
+    assert (alone.first_offset, alone.last_offset) == (1, 1)
+    rest = batch(alone.run())  # past the failing message: batches again
+    assert (rest.first_offset, rest.last_offset) == (2, 2)
+    rest.run()
     assert c.committable() == 3
     retries = [e for e in events if e.name == "consumer.retry"]
-    assert [e["backoff"] for e in retries] == [1.0, 2.0]
-    assert [call for call in Calls.log if call[0] == "consume"] == [("consume", [0, 1, 2])] * 3
+    assert [(e["offset"], e["backoff"]) for e in retries] == [(0, 1.0), (1, 1.0)]
+    consumed = [call[1] for call in Calls.log if call[0] == "consume"]
+    assert consumed == [[0, 1, 2], [0], [1], [1], [2]]
+
+
+class FakeProducer:
+    def __init__(self, fail: int = 0) -> None:
+        self.fail = fail
+        self.sent: list[tuple[str, bytes | None, list[tuple[str, Any]]]] = []
+
+    def send(self, topic: str, value: bytes | None, key: bytes | None, headers: Any) -> None:
+        if self.fail:
+            self.fail -= 1
+            raise RuntimeError("broker said no")
+        self.sent.append((topic, value, list(headers)))
+
+
+def dlq_coordinator(
+    producer: FakeProducer | None, topic: str | None, clock: Clock, events: list[Event]
+) -> Coordinator:
+    route = Route(
+        topic="t",
+        consumer=Calls,
+        group_id="g",
+        subscription_group="default",
+        dead_letter_queue=parafka.DeadLetterQueue(topic=topic, max_retries=2),
+    )
+    monitor = Monitor()
+    monitor.subscribe("*", events.append)
+    return Coordinator(
+        route,
+        0,
+        Settings(max_messages=3, pause_timeout=1.0, pause_max_timeout=4.0),
+        monitor,
+        notify=lambda _c: None,
+        on_critical=lambda _e: None,
+        producer=producer,  # type: ignore[arg-type]
+        clock=clock,
+    )
+
+
+def drive(c: Coordinator, clock: Clock, jobs: list[Job], rounds: int = 20) -> None:
+    """Run every ready job, letting back-offs pass, until nothing is left to do."""
+    for _ in range(rounds):
+        while jobs:
+            jobs.extend(jobs.pop(0).run())
+        clock.now += 10.0
+        jobs = c.due()
+        if not jobs:
+            return
+
+
+def test_a_poison_message_goes_to_the_dead_letter_queue_after_max_retries() -> None:
+    clock, events = Clock(), []
+    producer = FakeProducer()
+    c = dlq_coordinator(producer, "t.dlq", clock, events)
+    Calls.fail_offsets = {1}
+    drive(c, clock, c.fetched(messages(0, 4)))
+    runs_of_1 = sum(call[1].count(1) for call in Calls.log if call[0] == "consume")
+    assert runs_of_1 == 3  # max_retries=2: it ran 3 times in all (once inside the batch)
+    assert [topic for topic, _, _ in producer.sent] == ["t.dlq"]
+    headers = dict(producer.sent[0][2])
+    assert headers["parafka-original-offset"] == b"1"
+    assert headers["parafka-original-topic"] == b"t"
+    assert headers["parafka-attempts"] == b"3"
+    assert headers["parafka-error-type"] == b"builtins.ValueError"
+    assert headers["parafka-error-message"] == b"bad 1"
+    assert c.committable() == 5
+    consumed = [call[1] for call in Calls.log if call[0] == "consume"]
+    # The rest of the failed batch runs alone too (another poison message would be found the
+    # same way); past the failed batch, batches again.
+    assert consumed[-2:] == [[2], [3, 4]]
+    assert [e["offset"] for e in events if e.name == "dead_letter_queue.dispatched"] == [1]
+
+
+def test_a_failed_dead_letter_produce_skips_nothing_and_is_retried() -> None:
+    clock, events = Clock(), []
+    producer = FakeProducer(fail=2)
+    c = dlq_coordinator(producer, "t.dlq", clock, events)
+    Calls.fail_offsets = {0}
+    jobs = c.fetched(messages(0, 1))
+    for _ in range(4):  # the batch, then offset 0 alone twice, then the first DLQ attempt
+        while jobs:
+            jobs.extend(jobs.pop(0).run())
+        clock.now += 10.0
+        jobs = c.due()
+    assert c.committable() == 0  # the DLQ has not acknowledged: offset 0 is not done
+    drive(c, clock, jobs)
+    assert len(producer.sent) == 1
+    assert c.committable() == 2
+    errors = [e["type"] for e in events if e.name == "error.occurred"]
+    assert errors.count("dead_letter_queue.produce") == 2
+
+
+def test_a_dead_letter_queue_without_topic_skips_the_message() -> None:
+    clock, events = Clock(), []
+    c = dlq_coordinator(None, None, clock, events)
+    Calls.fail_offsets = {2}
+    drive(c, clock, c.fetched(messages(0, 3)))
+    assert c.committable() == 4
+    skipped = [e for e in events if e.name == "dead_letter_queue.dispatched"]
+    assert [(e["offset"], e["skipped"]) for e in skipped] == [(2, True)]
+
+
+def test_listed_critical_errors_stop_without_marking() -> None:
+    class Fatal(Exception):
+        pass
+
+    class Raising(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            raise Fatal("stop everything")
+
+    stops: list[BaseException] = []
+    route = Route(topic="t", consumer=Raising, group_id="g", subscription_group="default")
+    c = Coordinator(
+        route,
+        0,
+        Settings(critical_errors=(Fatal,)),
+        Monitor(),
+        notify=lambda _c: None,
+        on_critical=stops.append,
+    )
+    assert batch(c.fetched(messages(0, 2))).run() == []
+    assert [type(e) for e in stops] == [Fatal]
+    assert c.committable() == 0
+    assert c.due() == []  # nothing is retried: the app is stopping
 
 
 def test_manual_marking_commits_only_what_was_marked() -> None:

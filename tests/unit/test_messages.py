@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import re
 
 import pytest
 
 import parafka
+from parafka.errors import DeserializationError
 from parafka.messages import Message
 
 from .fakes import FakeMessage
@@ -36,15 +37,24 @@ def test_fields_of_a_message() -> None:
     assert message.timestamp == 1_700_000_000.0
 
 
-def test_bad_json_raises_on_access_and_keeps_the_raw_bytes() -> None:
-    message = batch([b"not json"])[0]
-    with pytest.raises(json.JSONDecodeError):
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"not json", "the value is not JSON"),
+        (b"\xff\xfe", "the value is not UTF-8"),
+        (b"", "the value is empty"),
+        (None, "the value is None (a tombstone)"),
+    ],
+)
+def test_bad_values_raise_on_access_and_keep_the_raw_bytes(
+    value: bytes | None, reason: str
+) -> None:
+    message = batch([b"{}", value])[1]
+    with pytest.raises(DeserializationError, match=re.escape(reason)) as info:
         _ = message.payload
-    assert message.value == b"not json"
-
-
-def test_a_tombstone_has_a_none_payload() -> None:
-    assert batch([None])[0].payload is None
+    assert "(orders/2 offset 1)" in str(info.value)
+    assert message.value == value
+    assert batch([b"{}"])[0].payload == {}
 
 
 def test_the_deserializer_runs_once_per_message() -> None:

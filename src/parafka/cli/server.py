@@ -61,6 +61,7 @@ def info(target: str) -> None:
     click.echo(f"settings: {app.settings}")
     for group in app.subscription_groups():
         config = mask_secrets(client_config({**app.kafka, **group.kafka}, group.group_id))
+        config.pop("logger", None)
         click.echo(f"consumer group {group.group_id!r}, subscription group {group.name!r}:")
         click.echo(f"  kafka: {config}")
         for route in group.routes:

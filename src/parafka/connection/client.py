@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +12,7 @@ import confluent_kafka
 from parafka.config import is_secret, mask_secrets
 from parafka.errors import ConfigurationError
 
-__all__ = ["build_client", "client_config", "is_incremental"]
+__all__ = ["LIBRDKAFKA_LOG", "build_client", "client_config", "is_incremental"]
 
 #: parafka's defaults; users may override them.
 #: ``fetch.wait.max.ms``: after a partition paused for back-pressure is resumed, librdkafka
@@ -20,15 +22,52 @@ __all__ = ["build_client", "client_config", "is_incremental"]
 DEFAULTS: Mapping[str, Any] = {"auto.offset.reset": "earliest", "fetch.wait.max.ms": 100}
 
 
+class _Redact(logging.Filter):
+    """Replaces known secret values in librdkafka's log lines (debug logs echo settings)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()  # guards _secrets
+        self._secrets: set[str] = set()
+
+    def remember(self, config: Mapping[str, Any]) -> None:
+        with self._lock:
+            self._secrets.update(
+                str(value) for key, value in config.items() if is_secret(key) and str(value)
+            )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        with self._lock:
+            secrets = list(self._secrets)
+        if secrets:
+            text = record.getMessage()
+            for secret in secrets:
+                text = text.replace(secret, "***")
+            record.msg, record.args = text, ()
+        return True
+
+
+#: librdkafka's log lines of parafka's clients go here (unless the user passes ``logger``).
+LIBRDKAFKA_LOG = logging.getLogger("parafka.librdkafka")
+_REDACT = _Redact()
+LIBRDKAFKA_LOG.addFilter(_REDACT)
+
+
 def client_config(base: Mapping[str, Any], group_id: str) -> dict[str, Any]:
     """User settings plus the ones parafka manages (offsets stored only for finished work)."""
     return {
         **DEFAULTS,
+        "logger": LIBRDKAFKA_LOG,
         **base,
         "group.id": group_id,
         "enable.auto.offset.store": False,
         "enable.auto.commit": True,
     }
+
+
+def redact_secrets_of(config: Mapping[str, Any]) -> None:
+    """Make librdkafka log lines that pass through parafka's logger hide these secrets."""
+    _REDACT.remember(config)
 
 
 def is_incremental(config: Mapping[str, Any]) -> bool:
@@ -40,6 +79,7 @@ def is_incremental(config: Mapping[str, Any]) -> bool:
 
 def build_client(config: Mapping[str, Any], where: str) -> confluent_kafka.Consumer:
     """Create the client; librdkafka's rejection of a setting becomes a ConfigurationError."""
+    redact_secrets_of(config)
     try:
         return confluent_kafka.Consumer(dict(config))
     except (confluent_kafka.KafkaException, ValueError, TypeError) as exc:

@@ -32,6 +32,7 @@ from parafka.instrumentation import Monitor
 from parafka.processing import progress
 from parafka.processing.coordinator import Coordinator
 from parafka.processing.workers import JobsQueue
+from parafka.producing import SharedProducer
 from parafka.routing import SubscriptionGroup
 
 __all__ = ["Listener"]
@@ -51,12 +52,14 @@ class Listener:
         monitor: Monitor,
         on_critical: Callable[[BaseException], None],
         thread_name: str,
+        producer: SharedProducer | None = None,
     ) -> None:
         self.group = group
         self._settings = settings
         self._jobs = jobs
         self._monitor = monitor
         self._on_critical = on_critical
+        self._producer = producer
         config = client_config({**kafka, **group.kafka}, group.group_id)
         self._incremental = is_incremental(config)
         self._single_topic = group.topics[0] if len(group.topics) == 1 else None
@@ -272,6 +275,7 @@ class Listener:
                 self._on_critical,
                 predecessor=predecessor,
                 finished=finished.get(key, ()),
+                producer=self._producer,
             )
             self._paused.discard(key)
             self._stored.pop(key, None)

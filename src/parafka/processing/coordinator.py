@@ -24,10 +24,11 @@ from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+from parafka.dead_letters import dead_letter_headers
 from parafka.instrumentation import EventName, Monitor
 from parafka.processing import progress
-from parafka.processing.jobs import ConsumeJob, HookJob, Job
-from parafka.processing.lanes import Lane
+from parafka.processing.jobs import ConsumeJob, DeadLetterJob, HookJob, Job
+from parafka.processing.lanes import DeadLetter, Lane
 from parafka.processing.offsets import OffsetError, OffsetTracker
 from parafka.processing.virtual import LanePlanner
 
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
     from parafka.config import Settings
     from parafka.consumer import Consumer
+    from parafka.producing import SharedProducer
     from parafka.routing import Route
 
 __all__ = ["Coordinator"]
@@ -56,6 +58,7 @@ class Coordinator:
         on_critical: Callable[[BaseException], None],
         predecessor: Coordinator | None = None,
         finished: Sequence[tuple[int, int]] = (),
+        producer: SharedProducer | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.route = route
@@ -67,6 +70,9 @@ class Coordinator:
         self._notify = notify
         self._on_critical = on_critical
         self._clock = clock
+        self._producer = producer
+        self._pause_first = route.pause_timeout or settings.pause_timeout
+        self._pause_most = route.pause_max_timeout or settings.pause_max_timeout
         vp = route.virtual_partitions
         self.virtual = vp is not None
         count = (vp.max_partitions or settings.concurrency) if vp is not None else 1
@@ -212,7 +218,9 @@ class Coordinator:
 
     def finished(self, job: ConsumeJob, error: BaseException | None, took: float) -> list[Job]:
         """A batch ended (``error`` None on success); return the jobs that became ready."""
-        critical = error is not None and not isinstance(error, Exception)
+        critical = error is not None and (
+            not isinstance(error, Exception) or isinstance(error, self._settings.critical_errors)
+        )
         with self._lock:
             lane = self._lanes[job.lane]
             lane.in_flight = None
@@ -223,16 +231,73 @@ class Coordinator:
                 if error is None:
                     if not self.route.manual_offset_management:
                         self._mark_locked(job, job.last_offset)
-                    lane.attempt = 0
-                    lane.retry_at = None
+                    self._passed_locked(lane, job.last_offset)
                     self._release_locked(job.keys)
                 elif not critical:
-                    self._retry_locked(lane, job)
+                    self._retry_locked(lane, job, error)
             if serial and self._state == "active":
                 self._route_locked()
             jobs = [] if critical else self._next_jobs_locked()
         self._notify(self)
         self._report(job, error, critical, took)
+        self._flush_events()
+        return jobs
+
+    def send_dead_letter(self, job: DeadLetterJob) -> list[Job]:
+        """Produce the lane's dead letter and wait for the ack (on a worker thread)."""
+        lane = self._lanes[job.lane]
+        letter = lane.dead_letter
+        dlq = self.route.dead_letter_queue
+        if letter is None or dlq is None or dlq.topic is None or self._producer is None:
+            raise OffsetError(f"no dead letter to send for {job.describe()}")
+        raw = letter.message
+        offset = raw.offset() or 0
+        failure: BaseException | None = None
+        try:
+            headers = _header_items(raw) + dead_letter_headers(
+                topic=self.topic,
+                partition=self.partition,
+                offset=offset,
+                group_id=self.group_id,
+                attempts=letter.runs,
+                error=letter.error,
+            )
+            self._producer.send(dlq.topic, raw.value(), raw.key(), headers)
+        except Exception as exc:
+            failure = exc
+        with self._lock:
+            lane.in_flight = None
+            if self._state != "revoked":
+                if failure is None:
+                    lane.dead_letter = None
+                    self._tracker.mark(offset)
+                    self._passed_locked(lane, offset)
+                    self._release_locked([letter.key])
+                else:
+                    self._back_off_locked(lane)
+            jobs = self._next_jobs_locked()
+        self._notify(self)
+        if failure is None:
+            self._monitor.publish(
+                "dead_letter_queue.dispatched",
+                topic=self.topic,
+                partition=self.partition,
+                offset=offset,
+                dead_letter_topic=dlq.topic,
+                attempts=letter.runs,
+                skipped=False,
+                error=letter.error,
+            )
+        else:
+            self._monitor.publish(
+                "error.occurred",
+                type="dead_letter_queue.produce",
+                topic=self.topic,
+                partition=self.partition,
+                offset=offset,
+                dead_letter_topic=dlq.topic,
+                error=failure,
+            )
         self._flush_events()
         return jobs
 
@@ -346,12 +411,17 @@ class Coordinator:
                 lane.in_flight = hook
                 jobs.append(hook)
                 continue
-            if self._state != "active" or not lane.size:
+            if self._state != "active" or not (lane.size or lane.dead_letter):
                 continue
             if lane.retry_at is not None:
                 if self._clock() < lane.retry_at:
                     continue
                 lane.retry_at = None
+            if lane.dead_letter is not None:
+                letter_job = DeadLetterJob(self, lane.index)
+                lane.in_flight = letter_job
+                jobs.append(letter_job)
+                continue
             if restricted is not None and lane.first_offset() != restricted:
                 continue
             batch = self._batch_locked(lane)
@@ -364,7 +434,7 @@ class Coordinator:
         return jobs
 
     def _batch_locked(self, lane: Lane) -> ConsumeJob:
-        messages, keys = lane.take(self._settings.max_messages)
+        messages, keys = lane.take(lane.batch_limit(self._settings.max_messages))
         self._size -= len(messages)
         first, last = _offsets(messages)
         if self._planner is None:
@@ -398,7 +468,17 @@ class Coordinator:
             return None
         return point[0]
 
-    def _retry_locked(self, lane: Lane, job: ConsumeJob) -> None:
+    def _passed_locked(self, lane: Lane, offset: int) -> None:
+        """The lane got past ``offset`` (processed or dead-lettered): failures are over."""
+        lane.attempt = 0
+        lane.retry_at = None
+        if lane.isolate_until is not None and offset < lane.isolate_until:
+            lane.head_runs = 1  # the next message also ran in the batch that failed
+        else:
+            lane.isolate_until = None
+            lane.head_runs = 0
+
+    def _retry_locked(self, lane: Lane, job: ConsumeJob, error: BaseException) -> None:
         unfinished: list[confluent_kafka.Message] = []
         unfinished_keys: list[Hashable] = []
         finished_keys: list[Hashable] = []
@@ -411,33 +491,72 @@ class Coordinator:
                 unfinished_keys.append(key)
         if job.keys is not None:
             self._release_locked(finished_keys)
-        if unfinished:
-            if job.keys is None and self._planner is not None:
-                # A failed unsplit chunk goes back to the head of the routing queue.
-                self._inbox.appendleft(unfinished)
-                self._serial = True
-            else:
-                lane.push(unfinished, unfinished_keys if job.keys is not None else None, True)
+        if not unfinished:
+            self._passed_locked(lane, job.last_offset)  # everything was marked before it raised
+            return
+        if job.keys is None and self._planner is not None:
+            # A failed unsplit chunk goes back to the head of the routing queue, whole.
+            self._inbox.appendleft(unfinished)
+            self._serial = True
             self._size += len(unfinished)
-        lane.attempt = job.attempt + 1
-        backoff = min(
-            self._settings.pause_timeout * 2 ** (lane.attempt - 1),
-            self._settings.pause_max_timeout,
-        )
-        lane.retry_at = self._clock() + backoff
-        self._events.append(
-            (
-                "consumer.retry",
-                {
-                    "topic": self.topic,
-                    "partition": self.partition,
-                    "lane": lane.index,
-                    "offset": unfinished[0].offset() if unfinished else job.last_offset + 1,
-                    "attempt": lane.attempt,
-                    "backoff": backoff,
-                },
+            self._back_off_locked(lane, unfinished[0].offset())
+            return
+        if len(unfinished) > 1:
+            # Which message failed is unknown: run them one at a time to find it.
+            lane.isolate_until = max(lane.isolate_until or -1, job.last_offset)
+            lane.head_runs = 1
+        else:
+            lane.head_runs += 1
+        dlq = self.route.dead_letter_queue
+        if dlq is not None and len(unfinished) == 1 and lane.head_runs > dlq.max_retries:
+            self._dead_letter_locked(lane, unfinished[0], unfinished_keys[0], error)
+            return
+        lane.push(unfinished, unfinished_keys if job.keys is not None else None, True)
+        self._size += len(unfinished)
+        self._back_off_locked(lane, unfinished[0].offset())
+
+    def _dead_letter_locked(
+        self, lane: Lane, message: confluent_kafka.Message, key: Hashable, error: BaseException
+    ) -> None:
+        """``message`` ran ``max_retries + 1`` times: send it to the DLQ (or skip it)."""
+        dlq = self.route.dead_letter_queue
+        assert dlq is not None
+        offset = message.offset() or 0
+        if dlq.topic is None:
+            self._tracker.mark(offset)
+            self._passed_locked(lane, offset)
+            self._release_locked([key])
+            self._events.append(
+                (
+                    "dead_letter_queue.dispatched",
+                    {
+                        "topic": self.topic,
+                        "partition": self.partition,
+                        "offset": offset,
+                        "dead_letter_topic": None,
+                        "attempts": lane.head_runs,
+                        "skipped": True,
+                        "error": error,
+                    },
+                )
             )
-        )
+            return
+        lane.dead_letter = DeadLetter(message, key, error, lane.head_runs)
+
+    def _back_off_locked(self, lane: Lane, offset: int | None = None) -> None:
+        lane.attempt += 1
+        backoff = min(self._pause_first * 2 ** (lane.attempt - 1), self._pause_most)
+        lane.retry_at = self._clock() + backoff
+        payload = {
+            "topic": self.topic,
+            "partition": self.partition,
+            "lane": lane.index,
+            "offset": offset,
+            "attempt": lane.attempt,
+            "backoff": backoff,
+        }
+        self._events.append(("consumer.paused", payload))
+        self._events.append(("consumer.retry", payload))
 
     def _release_locked(self, keys: Sequence[Hashable] | None) -> None:
         if self._planner is not None and keys is not None:
@@ -504,3 +623,12 @@ def _offsets(messages: Sequence[confluent_kafka.Message]) -> tuple[int, int]:
     if first is None or last is None:
         raise OffsetError(f"a fetched message has no offset: {messages[0]!r}")
     return first, last
+
+
+def _header_items(raw: confluent_kafka.Message) -> list[tuple[str, str | bytes | None]]:
+    headers = raw.headers()
+    if not headers:
+        return []
+    if isinstance(headers, dict):
+        return list(headers.items())
+    return [(str(name), value) for name, value in headers]

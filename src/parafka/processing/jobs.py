@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     from parafka.processing.coordinator import Coordinator
 
-__all__ = ["ConsumeJob", "HookJob", "Job"]
+__all__ = ["ConsumeJob", "DeadLetterJob", "HookJob", "Job"]
 
 
 class Job:
@@ -125,3 +125,16 @@ class HookJob(Job):
     def run(self) -> list[Job]:
         self.started_at = time.monotonic()
         return self.coordinator.run_hook(self)
+
+
+class DeadLetterJob(Job):
+    """Produce a lane's failed message to its dead letter queue and wait for the broker's ack."""
+
+    __slots__ = ()
+
+    def describe(self) -> str:
+        return f"{self._where()} dead letter"
+
+    def run(self) -> list[Job]:
+        self.started_at = time.monotonic()
+        return self.coordinator.send_dead_letter(self)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from parafka.consumer import Consumer
     from parafka.processing.jobs import HookJob, Job
 
-__all__ = ["Lane"]
+__all__ = ["DeadLetter", "Lane"]
 
 
 class Lane:
@@ -27,10 +27,13 @@ class Lane:
         "attempt",
         "backlog",
         "consumer",
+        "dead_letter",
+        "head_runs",
         "hooks",
         "in_flight",
         "index",
         "instance_error",
+        "isolate_until",
         "keys",
         "retry_at",
         "size",
@@ -45,9 +48,22 @@ class Lane:
         self.in_flight: Job | None = None
         self.hooks: deque[HookJob] = deque()
         self.retry_at: float | None = None
-        self.attempt = 0
+        self.attempt = 0  # consecutive failures (sets the back-off)
+        # After a batch fails, its messages run one at a time up to this offset, to find the
+        # failing one; head_runs counts how often the first queued message has run.
+        self.isolate_until: int | None = None
+        self.head_runs = 0
+        self.dead_letter: DeadLetter | None = None  # a message waiting to go to the DLQ
         self.consumer: Consumer | None = None
         self.instance_error: BaseException | None = None
+
+    def batch_limit(self, max_messages: int) -> int:
+        """One message at a time while isolating a failure, else ``max_messages``."""
+        if self.isolate_until is not None:
+            first = self.first_offset()
+            if first is not None and first <= self.isolate_until:
+                return 1
+        return max_messages
 
     @property
     def idle(self) -> bool:
@@ -113,3 +129,20 @@ class Lane:
         if self.keys is not None:
             self.keys.clear()
         self.size = 0
+        self.dead_letter = None
+        self.isolate_until = None
+        self.head_runs = 0
+
+
+class DeadLetter:
+    """A message that failed ``max_retries + 1`` times, on its way to the dead letter queue."""
+
+    __slots__ = ("error", "key", "message", "runs")
+
+    def __init__(
+        self, message: confluent_kafka.Message, key: Hashable, error: BaseException, runs: int
+    ) -> None:
+        self.message = message
+        self.key = key
+        self.error = error
+        self.runs = runs

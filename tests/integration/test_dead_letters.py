@@ -1,0 +1,257 @@
+"""Failures against the real broker: per-message retries, dead letter queues, malformed
+payloads, DLQ produce failures, critical errors, and secrets that never reach the logs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from confluent_kafka import Consumer
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
+
+import parafka
+from parafka.testing import produce_messages
+
+from .helpers import Record, committed, running, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def read_all(bootstrap: str, topic: str, count: int) -> list[Any]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{topic}-reader",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    found: list[Any] = []
+    deadline = time.monotonic() + 30
+    try:
+        while len(found) < count and time.monotonic() < deadline:
+            found.extend(m for m in consumer.consume(10, 0.5) if m.error() is None)
+    finally:
+        consumer.close()
+    return found
+
+
+def test_a_message_failing_k_times_is_retried_alone_in_order_with_back_off(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    topic, group = new_topic(partitions=2), unique_name("g")
+    produce_messages(kafka_bootstrap, topic, ((None, b"{}", i % 2) for i in range(100)))
+    record = Record()
+    lock = threading.Lock()
+    runs: dict[int, list[float]] = {}  # offset 20 of partition 0: when each run started
+
+    class FailsTwice(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            for message in messages:
+                if self.partition == 0 and message.offset == 20:
+                    with lock:
+                        runs.setdefault(20, []).append(time.monotonic())
+                        if len(runs[20]) <= 2:
+                            raise ConnectionError("downstream timed out")
+            record.add(messages)
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap},
+        group_id=group,
+        concurrency=2,
+        max_messages=10,
+        pause_timeout=0.2,
+        pause_max_timeout=1.0,
+        log_events=False,
+    )
+    app.topic(topic, FailsTwice)
+    with running(app):
+        wait_until(lambda: record.count() == 100, 60, "all messages")
+    assert record.offsets[0] == list(range(100 // 2)), "in order, nothing skipped"
+    assert record.offsets[1] == list(range(50))
+    starts = runs[20]
+    assert len(starts) == 3
+    # Back-off respected: 0.2 s after the first failure, then 0.4 s (lower bounds only).
+    assert starts[1] - starts[0] >= 0.2
+    assert starts[2] - starts[1] >= 0.4
+    sizes = [size for partition, size, _ in record.batches if partition == 0]
+    assert 1 in sizes, "the retry ran messages one at a time"
+    assert committed(kafka_bootstrap, group, topic, 2) == {0: 50, 1: 50}
+
+
+def test_a_poison_message_goes_to_the_dlq_with_its_story_and_the_partition_moves_on(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    topic, group = new_topic(partitions=1), unique_name("g")
+    dlq = new_topic(partitions=1, base="dlq")
+    values = [b"not json" if i == 7 else b'{"n": %d}' % i for i in range(30)]
+    produce_messages(kafka_bootstrap, topic, ((b"key-%d" % i, v, 0) for i, v in enumerate(values)))
+    seen: list[int] = []
+    runs: list[int] = []
+
+    class Orders(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            for message in messages:
+                runs.append(message.offset)
+                seen.append(message.payload["n"])  # offset 7 raises DeserializationError
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap},
+        group_id=group,
+        max_messages=10,
+        pause_timeout=0.05,
+        pause_max_timeout=0.1,
+        log_events=False,
+    )
+    app.topic(topic, Orders, dead_letter_queue=parafka.DeadLetterQueue(topic=dlq, max_retries=2))
+    dispatched: list[parafka.Event] = []
+    app.monitor.subscribe("dead_letter_queue.dispatched", dispatched.append)
+    with running(app):
+        wait_until(lambda: committed(kafka_bootstrap, group, topic, 1) == {0: 30}, 60, "commit")
+    assert runs.count(7) == 3  # max_retries=2: three runs in all
+    good = [i for i in range(30) if i != 7]
+    # Neighbours in order (the failed batch's good messages ran again, alone, before it moved on).
+    assert list(dict.fromkeys(seen)) == good
+    (letter,) = read_all(kafka_bootstrap, dlq, 1)
+    assert letter.value() == b"not json"
+    assert letter.key() == b"key-7"
+    headers = dict(letter.headers())
+    assert headers["parafka-original-topic"] == topic.encode()
+    assert headers["parafka-original-partition"] == b"0"
+    assert headers["parafka-original-offset"] == b"7"
+    assert headers["parafka-consumer-group"] == group.encode()
+    assert headers["parafka-attempts"] == b"3"
+    assert headers["parafka-error-type"] == b"parafka.errors.DeserializationError"
+    assert b"not JSON" in headers["parafka-error-message"]
+    assert [(e["offset"], e["skipped"]) for e in dispatched] == [(7, False)]
+
+
+def test_a_dlq_that_refuses_the_message_skips_nothing_until_it_accepts(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    topic, group = new_topic(partitions=1), unique_name("g")
+    dlq = unique_name("dlq-small")
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    small = NewTopic(
+        dlq, num_partitions=1, replication_factor=1, config={"max.message.bytes": "200"}
+    )
+    admin.create_topics([small])[dlq].result(30)
+    produce_messages(
+        kafka_bootstrap, topic, ((None, b"x" * (500 if i == 2 else 10), 0) for i in range(6))
+    )
+    failures: list[parafka.Event] = []
+
+    class Poisoned(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            for message in messages:
+                if message.offset == 2:
+                    raise ValueError("poison")
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap, "auto.commit.interval.ms": 200},
+        group_id=group,
+        pause_timeout=0.1,
+        pause_max_timeout=0.5,
+        log_events=False,
+    )
+    app.topic(
+        topic,
+        Poisoned,
+        deserializer=parafka.raw_deserializer,
+        dead_letter_queue=parafka.DeadLetterQueue(topic=dlq, max_retries=0),
+    )
+    app.monitor.subscribe(
+        "error.occurred",
+        lambda e: failures.append(e) if e["type"] == "dead_letter_queue.produce" else None,
+    )
+    with running(app):
+        wait_until(lambda: len(failures) >= 2, 60, "the DLQ to refuse the message twice")
+        assert committed(kafka_bootstrap, group, topic, 1)[0] <= 2  # never past the poison
+        resource = ConfigResource(
+            ResourceType.TOPIC,
+            dlq,
+            incremental_configs=[
+                ConfigEntry(
+                    "max.message.bytes", "100000", incremental_operation=AlterConfigOpType.SET
+                )
+            ],
+        )
+        admin.incremental_alter_configs([resource])[resource].result(30)
+        wait_until(lambda: committed(kafka_bootstrap, group, topic, 1) == {0: 6}, 60, "the rest")
+    (letter,) = read_all(kafka_bootstrap, dlq, 1)
+    assert dict(letter.headers())["parafka-original-offset"] == b"2"
+
+
+def test_a_critical_error_stops_the_app_without_committing_the_failed_batch(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    topic, group = new_topic(partitions=1), unique_name("g")
+    produce_messages(kafka_bootstrap, topic, ((None, b"x", 0) for _ in range(10)))
+
+    class Fatal(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            if messages[0].offset == 5:
+                raise SystemExit("the database is gone for good")
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap},
+        group_id=group,
+        max_messages=1,
+        log_events=False,
+    )
+    app.topic(topic, Fatal, deserializer=parafka.raw_deserializer)
+    app.start()
+    try:
+        wait_until(lambda: app.critical_error is not None, 60, "the critical error")
+    finally:
+        assert app.stop()
+    assert isinstance(app.critical_error, SystemExit)
+    assert committed(kafka_bootstrap, group, topic, 1) == {0: 5}
+
+
+def test_a_secret_never_reaches_logs_even_with_librdkafka_debug(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    canary = "canary-Zq8-secret"
+    topic = new_topic(partitions=1)
+    produce_messages(kafka_bootstrap, topic, ((None, b"{}", 0) for _ in range(3)))
+    record = Record()
+
+    class Plain(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            record.add(messages)
+
+    caplog.set_level(logging.DEBUG)
+    app = parafka.App(
+        kafka={
+            "bootstrap.servers": kafka_bootstrap,
+            "sasl.username": "user",
+            "sasl.password": canary,  # unused on PLAINTEXT, but configured and logged about
+            "debug": "conf,generic,security,consumer",
+        },
+        group_id=unique_name("g"),
+    )
+    app.topic(topic, Plain, dead_letter_queue=parafka.DeadLetterQueue(topic=f"{topic}.dlq"))
+    with running(app):
+        wait_until(lambda: record.count() == 3, 60, "3 messages")
+    output = capfd.readouterr()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "sasl.password" in logged or "sasl" in logged.lower()  # the debug logs were on
+    assert canary not in logged
+    assert canary not in output.out + output.err
+    assert canary not in repr(app)
