@@ -88,7 +88,7 @@ class App:
         self._stop_requested = threading.Event()
         self._clean = True
         self.critical_error: BaseException | None = None
-        #: The app's shared producer (created at start when a route has a dead letter queue).
+        #: The app's shared producer (created at start): dead letters and ``Consumer.produce``.
         self.producer: SharedProducer | None = None
 
     def __repr__(self) -> str:
@@ -179,9 +179,8 @@ class App:
             self.monitor.publish("app.starting", group_id=self.group_id)
             listeners: list[Listener] = []
             counts: dict[str, int] = {}
-            if any(r.dead_letter_queue and r.dead_letter_queue.topic for r in self._routes):
-                redact_secrets_of(self.kafka)
-                self.producer = SharedProducer(self.kafka, LIBRDKAFKA_LOG)
+            redact_secrets_of(self.kafka)
+            self.producer = SharedProducer(self.kafka, LIBRDKAFKA_LOG)
             try:
                 for group in self.subscription_groups():
                     counts[group.group_id] = counts.get(group.group_id, 0) + 1

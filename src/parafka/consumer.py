@@ -13,6 +13,7 @@ from parafka.messages import Message, Messages
 
 if TYPE_CHECKING:
     from parafka.processing.jobs import ConsumeJob
+    from parafka.producing import SharedProducer
 
 __all__ = ["Consumer"]
 
@@ -25,6 +26,8 @@ class Consumer:
     partition: int
     #: The job being processed; set by parafka around each ``consume()`` call.
     _parafka_job: ConsumeJob | None = None
+    #: The app's shared producer; set by parafka when the instance is created.
+    _parafka_producer: SharedProducer | None = None
 
     def consume(self, messages: Messages) -> None:
         """Process one batch (one partition, offset order). Raising retries it later."""
@@ -39,6 +42,28 @@ class Consumer:
     def shutdown(self) -> None:
         """Called once when the app stops (after any running ``consume()``)."""
 
+    def eofed(self) -> None:
+        """Called when the partition's end is reached (needs ``enable.partition.eof=true``),
+        after every message fetched before it was processed; also on an empty partition."""
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        """Produce a message with the app's shared producer and wait for the broker's ack.
+
+        Raises ``KafkaException`` when it was not acknowledged (so ``consume()`` fails and is
+        retried: at-least-once for what a consumer produces too).
+        """
+        producer = self._parafka_producer
+        if producer is None:
+            raise RuntimeError("produce() needs a consumer created by a running parafka.App")
+        producer.send(topic, value, key, headers, timeout)
+
     def mark_as_consumed(self, message: Message) -> bool:
         """Mark ``message`` and the messages before it in this batch as processed.
 
@@ -50,3 +75,11 @@ class Consumer:
         if job is None:
             raise RuntimeError("mark_as_consumed() is only valid inside consume()")
         return job.mark(message.offset)
+
+    def mark_as_consumed_sync(self, message: Message, timeout: float = 30.0) -> bool:
+        """Like :meth:`mark_as_consumed`, then wait until the listener committed the partition's
+        offset to the broker. False when the partition is gone or the commit failed."""
+        job = self._parafka_job
+        if job is None:
+            raise RuntimeError("mark_as_consumed_sync() is only valid inside consume()")
+        return job.mark(message.offset) and job.coordinator.commit_now(timeout)

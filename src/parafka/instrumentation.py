@@ -29,6 +29,8 @@ EventName = Literal[
     "consumer.initialized",
     "consumer.revoked",
     "consumer.shutdown",
+    "consumer.eofed",
+    "workers.scaled",
     "consumer.retry",
     "consumer.paused",
     "dead_letter_queue.dispatched",

@@ -21,6 +21,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 import confluent_kafka
@@ -74,6 +75,9 @@ class Listener:
         self._next_sweep = 0.0
         # Cross-thread hand-offs:
         self._dirty: queue.SimpleQueue[Coordinator] = queue.SimpleQueue()
+        self._commit_requests: queue.SimpleQueue[tuple[Coordinator, Future[bool]]] = (
+            queue.SimpleQueue()
+        )
         self._wake = threading.Event()
         self._stop_requested = threading.Event()
         self._deadline = float("inf")  # written before _stop_requested is set
@@ -101,6 +105,17 @@ class Listener:
     def join(self, timeout: float) -> bool:
         self._thread.join(timeout)
         return not self._thread.is_alive()
+
+    def commit_now(self, coordinator: Coordinator, timeout: float) -> bool:
+        """Commit ``coordinator``'s offset synchronously on the listener thread and wait
+        (called from a worker). False if it is no longer assigned or the commit failed."""
+        done: Future[bool] = Future()
+        self._commit_requests.put((coordinator, done))
+        self._wake.set()
+        try:
+            return done.result(timeout)
+        except TimeoutError:
+            return False
 
     def notify(self, coordinator: Coordinator) -> None:
         """A coordinator's offsets or backlog changed (called from any thread)."""
@@ -181,6 +196,10 @@ class Listener:
         error = message.error()
         assert error is not None
         if error.code() == KafkaError._PARTITION_EOF:
+            coordinator = self._coordinators.get((message.topic() or "", message.partition() or 0))
+            if coordinator is not None:
+                for job in coordinator.eofed():
+                    self._jobs.put(job)
             return
         self._monitor.publish(
             "error.occurred",
@@ -192,7 +211,21 @@ class Listener:
         if error.fatal():
             raise KafkaException(error)
 
+    def _serve_commit_requests(self) -> None:
+        while True:
+            try:
+                coordinator, done = self._commit_requests.get_nowait()
+            except queue.Empty:
+                return
+            key = (coordinator.topic, coordinator.partition)
+            point = coordinator.commit_point()
+            if self._coordinators.get(key) is not coordinator or point is None:
+                done.set_result(False)
+                continue
+            done.set_result(self._commit([_position(key[0], key[1], point)]))
+
     def _serve_dirty(self) -> None:
+        self._serve_commit_requests()
         changed: set[Coordinator] = set()
         while True:
             try:
@@ -276,6 +309,7 @@ class Listener:
                 predecessor=predecessor,
                 finished=finished.get(key, ()),
                 producer=self._producer,
+                commit=self.commit_now,
             )
             self._paused.discard(key)
             self._stored.pop(key, None)
@@ -347,21 +381,22 @@ class Listener:
         if offsets:
             self._commit(offsets)
 
-    def _commit(self, offsets: list[TopicPartition]) -> None:
+    def _commit(self, offsets: list[TopicPartition]) -> bool:
         try:
             self._client.store_offsets(offsets=offsets)
             self._client.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.code() == KafkaError._NO_OFFSET:
-                return
+                return True
             self._monitor.publish("error.occurred", type="offsets.commit", error=exc)
-            return
+            return False
         self._monitor.publish(
             "offsets.committed",
             group=self.group.group_id,
             offsets={(tp.topic, tp.partition): tp.offset for tp in offsets},
         )
+        return True
 
     # -- shutdown --------------------------------------------------------------------------
 

@@ -57,6 +57,7 @@ class Coordinator:
         notify: Callable[[Coordinator], None],
         on_critical: Callable[[BaseException], None],
         predecessor: Coordinator | None = None,
+        commit: Callable[[Coordinator, float], bool] | None = None,
         finished: Sequence[tuple[int, int]] = (),
         producer: SharedProducer | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -71,6 +72,8 @@ class Coordinator:
         self._on_critical = on_critical
         self._clock = clock
         self._producer = producer
+        self._commit = commit
+        self._eof = False  # the end of the partition was reached: eofed() once drained
         self._pause_first = route.pause_timeout or settings.pause_timeout
         self._pause_most = route.pause_max_timeout or settings.pause_max_timeout
         vp = route.virtual_partitions
@@ -192,12 +195,27 @@ class Coordinator:
             except Exception as exc:
                 lane.instance_error = exc
                 return None
+            consumer._parafka_producer = self._producer
             lane.consumer = consumer
             lane.instance_error = None
             self._monitor.publish(
                 "consumer.initialized", topic=self.topic, partition=self.partition
             )
         return lane.consumer
+
+    def eofed(self) -> list[Job]:
+        """The listener saw the end of the partition: ``eofed()`` runs once it is drained."""
+        with self._lock:
+            if self._state == "active":
+                self._eof = True
+            jobs = self._next_jobs_locked()
+        return jobs
+
+    def commit_now(self, timeout: float) -> bool:
+        """Ask the listener to commit this partition's offset now and wait (worker thread)."""
+        if self._commit is None:
+            return False
+        return self._commit(self, timeout)
 
     def instance_error(self, lane_index: int) -> BaseException | None:
         return self._lanes[lane_index].instance_error
@@ -302,8 +320,11 @@ class Coordinator:
         return jobs
 
     def run_hook(self, job: HookJob) -> list[Job]:
-        """Run ``revoked()`` or ``shutdown()`` on the lane's instance, if one was ever created."""
-        consumer = self._lanes[job.lane].consumer
+        """Run ``revoked()`` or ``shutdown()`` on the lane's instance, if one was ever created,
+        or ``eofed()`` (creating the instance for an empty partition)."""
+        consumer = (
+            self.instance(job.lane) if job.hook == "eofed" else self._lanes[job.lane].consumer
+        )
         if consumer is not None:
             try:
                 getattr(consumer, job.hook)()
@@ -316,7 +337,7 @@ class Coordinator:
                     error=exc,
                 )
             self._monitor.publish(
-                "consumer.revoked" if job.hook == "revoked" else "consumer.shutdown",
+                f"consumer.{job.hook}",  # type: ignore[arg-type]
                 topic=self.topic,
                 partition=self.partition,
             )
@@ -431,7 +452,17 @@ class Coordinator:
             serial = self._serial_job_locked()
             if serial is not None:
                 jobs.append(serial)
+        if self._eof and not jobs and self._drained_locked():
+            self._eof = False
+            hook = HookJob(self, 0, "eofed")
+            self._lanes[0].in_flight = hook
+            jobs.append(hook)
         return jobs
+
+    def _drained_locked(self) -> bool:
+        return not self._inbox and all(
+            lane.idle and not lane.size and lane.dead_letter is None for lane in self._lanes
+        )
 
     def _batch_locked(self, lane: Lane) -> ConsumeJob:
         messages, keys = lane.take(lane.batch_limit(self._settings.max_messages))

@@ -109,12 +109,12 @@ class ConsumeJob(Job):
 
 
 class HookJob(Job):
-    """A lifecycle hook of a lane's consumer instance: ``revoked`` or ``shutdown``."""
+    """A lifecycle hook of a lane's consumer instance: ``revoked``, ``shutdown``, ``eofed``."""
 
     __slots__ = ("hook",)
 
     def __init__(
-        self, coordinator: Coordinator, lane: int, hook: Literal["revoked", "shutdown"]
+        self, coordinator: Coordinator, lane: int, hook: Literal["revoked", "shutdown", "eofed"]
     ) -> None:
         super().__init__(coordinator, lane)
         self.hook = hook

@@ -133,6 +133,7 @@ class WorkerPool:
                 self._spawn_locked()
         for _ in range(max(-delta, 0)):
             self.jobs.stop_one()
+        self.monitor.publish("workers.scaled", size=size, change=delta)
 
     def busy(self) -> list[Busy]:
         """What every busy worker is running right now."""

@@ -1,0 +1,184 @@
+"""The consumer API around consume(): producing, eofed(), synchronous marking, scaling."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+from confluent_kafka import Consumer
+
+import parafka
+from parafka.testing import end_offsets, produce_messages
+
+from .helpers import Record, committed, running, wait_until
+
+pytestmark = pytest.mark.integration
+
+
+def test_a_consumer_produces_with_the_apps_producer(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    topic, audit = new_topic(partitions=2), new_topic(partitions=1, base="audit")
+    produce_messages(kafka_bootstrap, topic, ((None, b"%d" % i, i % 2) for i in range(20)))
+    record = Record()
+
+    class Auditing(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            for message in messages:
+                self.produce(audit, value=b"seen " + (message.value or b""), key=b"k")
+            record.add(messages)
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap}, group_id=unique_name("g"), log_events=False
+    )
+    app.topic(topic, Auditing, deserializer=parafka.raw_deserializer)
+    with running(app):
+        wait_until(lambda: record.count() == 20, 60, "20 messages")
+        # produce() returned only after the broker's ack: all 20 are there already.
+        assert end_offsets(kafka_bootstrap, audit) == {0: 20}
+
+
+def test_eofed_runs_on_an_empty_partition_and_after_the_last_message(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    topic = new_topic(partitions=2)
+    lock = threading.Lock()
+    calls: list[tuple[str, int, int]] = []  # (what, partition, offset or -1)
+
+    class Ends(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            with lock:
+                calls.extend(("consume", self.partition, m.offset) for m in messages)
+
+        def eofed(self) -> None:
+            with lock:
+                calls.append(("eofed", self.partition, -1))
+
+    def eofs() -> list[int]:
+        with lock:
+            return sorted(p for what, p, _ in calls if what == "eofed")
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap, "enable.partition.eof": True},
+        group_id=unique_name("g"),
+        log_events=False,
+    )
+    app.topic(topic, Ends, deserializer=parafka.raw_deserializer)
+    with running(app):
+        wait_until(lambda: eofs() == [0, 1], 60, "eofed() on both empty partitions")
+        produce_messages(kafka_bootstrap, topic, ((None, b"x", 0) for _ in range(5)))
+        wait_until(lambda: eofs() == [0, 0, 1], 60, "eofed() again after the new messages")
+    with lock:
+        partition0 = [(what, offset) for what, p, offset in calls if p == 0]
+    assert partition0 == [("eofed", -1)] + [("consume", i) for i in range(5)] + [("eofed", -1)]
+
+
+def test_mark_as_consumed_sync_commits_before_returning(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    topic, group = new_topic(partitions=1), unique_name("g")
+    produce_messages(kafka_bootstrap, topic, ((None, b"x", 0) for _ in range(10)))
+    seen_committed: list[int] = []
+    answers: list[bool] = []
+
+    class Careful(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            for message in messages:
+                if message.offset == 3:
+                    answers.append(self.mark_as_consumed_sync(message))
+                    seen_committed.append(committed(kafka_bootstrap, group, topic, 1)[0])
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap, "auto.commit.interval.ms": 60_000},
+        group_id=group,
+        log_events=False,
+    )
+    app.topic(topic, Careful, manual_offset_management=True, deserializer=parafka.raw_deserializer)
+    with running(app):
+        wait_until(lambda: len(seen_committed) == 1, 60, "the synchronous mark")
+    assert answers == [True]
+    assert seen_committed == [4]  # committed at the broker before mark_as_consumed_sync returned
+
+
+def test_the_worker_pool_grows_and_shrinks_while_running(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    topic = new_topic(partitions=1)
+    scaled: list[parafka.Event] = []
+
+    class Noop(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            pass
+
+    def workers() -> int:
+        return sum(t.name.startswith("parafka-worker-") for t in threading.enumerate())
+
+    before = workers()
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap},
+        group_id=unique_name("g"),
+        concurrency=2,
+        log_events=False,
+    )
+    app.topic(topic, Noop)
+    app.monitor.subscribe("workers.scaled", scaled.append)
+    with running(app):
+        wait_until(lambda: workers() == before + 2, 10, "2 workers")
+        app.workers.scale(5)
+        wait_until(lambda: workers() == before + 5, 10, "5 workers")
+        app.workers.scale(1)
+        wait_until(lambda: workers() == before + 1, 10, "1 worker")
+        with pytest.raises(parafka.ConfigurationError, match="integer >= 1"):
+            app.workers.scale(0)
+        produce_messages(kafka_bootstrap, topic, ((None, b"{}", 0) for _ in range(3)))
+        group = app.group_id
+        wait_until(
+            lambda: committed(kafka_bootstrap, group, topic, 1) == {0: 3}, 30, "work on 1 worker"
+        )
+    assert [(e["size"], e["change"]) for e in scaled] == [(5, 3), (1, -4)]
+    deadline = time.monotonic() + 10
+    while workers() != before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert workers() == before
+
+
+def test_mark_as_consumed_returns_false_once_the_partition_is_gone(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    topic, group = new_topic(partitions=1), unique_name("g")
+    produce_messages(kafka_bootstrap, topic, ((None, b"x", 0) for _ in range(2)))
+    inside = threading.Event()
+    revoked = threading.Event()
+    answers: list[bool] = []
+
+    class Late(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            inside.set()
+            revoked.wait(60)
+            answers.append(self.mark_as_consumed(messages[-1]))
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap},
+        group_id=group,
+        log_events=False,
+    )
+    app.topic(topic, Late, manual_offset_management=True, deserializer=parafka.raw_deserializer)
+    app.monitor.subscribe("rebalance.revoked", lambda _e: revoked.set())
+    app.start()
+    try:
+        wait_until(inside.is_set, 60, "the batch to start")
+        # Another member takes the partition away (eager assignment revokes everything).
+        thief = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": group})
+        thief.subscribe([topic])
+        deadline = time.monotonic() + 60
+        while not revoked.is_set() and time.monotonic() < deadline:
+            thief.consume(1, 0.2)
+        wait_until(lambda: len(answers) >= 1, 30, "mark_as_consumed() to answer")
+        thief.close()
+    finally:
+        app.stop()
+    # The batch that was running when the partition went away could not mark. (If the
+    # partition came back to this member, a new instance consumed it again and could.)
+    assert answers[0] is False
