@@ -14,11 +14,13 @@ Shutdown order (each step bounded by ``shutdown_timeout`` in all):
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Mapping
 from types import FrameType
 from typing import Any
@@ -283,3 +285,27 @@ class App:
 
         signal.signal(signal.SIGINT, handle)
         signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGQUIT, handle)
+        signal.signal(signal.SIGTTIN, lambda _signum, _frame: self.log_diagnostics())
+
+    def diagnostics(self) -> str:
+        """Every parafka thread's stack and the processing state, as text (any thread)."""
+        frames = sys._current_frames()
+        lines = [f"parafka diagnostics: {self!r}"]
+        for listener in self._listeners:
+            lines.append(f"  {listener.describe()}")
+        busy = self.workers.busy()
+        queued = len(self.workers.jobs)
+        lines.append(f"  workers: {self.workers.size} ({len(busy)} busy), queued jobs: {queued}")
+        lines.extend(f"    {b.worker}: {b.job} for {b.running_for:.1f} s" for b in busy)
+        for thread in threading.enumerate():
+            if not thread.name.startswith("parafka-") or thread.ident not in frames:
+                continue
+            lines.append(f"  thread {thread.name}:")
+            stack = traceback.format_stack(frames[thread.ident])
+            lines.extend("    " + line.rstrip().replace("\n", "\n    ") for line in stack)
+        return "\n".join(lines)
+
+    def log_diagnostics(self) -> None:
+        """Write :meth:`diagnostics` to the ``parafka`` logger (SIGTTIN does this)."""
+        logging.getLogger("parafka").warning("%s", self.diagnostics())

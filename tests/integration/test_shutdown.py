@@ -102,3 +102,36 @@ def test_a_second_signal_exits_at_once(
             process.kill()
     assert code == 2
     assert "second SIGTERM, exiting now" in console.read_text()
+
+
+def test_sigttin_logs_diagnostics_and_sigquit_stops_cleanly(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic, group = new_topic(partitions=2), unique_name("g")
+    produce_messages(kafka_bootstrap, topic, ((None, b"x", i % 2) for i in range(4)))
+    out, console = tmp_path / "out.log", tmp_path / "console.log"
+    env = {
+        "RECORDING_BOOTSTRAP": kafka_bootstrap,
+        "RECORDING_TOPIC": topic,
+        "RECORDING_GROUP": group,
+        "RECORDING_OUT": str(out),
+    }
+    process = server(env, console)
+    try:
+        wait_until(lambda: len(processed(out)) == 4, 60, "4 messages")
+        process.send_signal(signal.SIGTTIN)
+        wait_until(lambda: "parafka diagnostics" in console.read_text(), 30, "diagnostics")
+        process.send_signal(signal.SIGQUIT)
+        code = process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    text = console.read_text()
+    assert code == 0, text[-3000:]
+    assert f"thread parafka-listener-{group}" in text
+    assert "2 partitions, 0 paused, 0 jobs in flight" in text
+    assert "workers: 4 (0 busy)" in text
+    assert committed(kafka_bootstrap, group, topic, 2) == {0: 2, 1: 2}

@@ -117,6 +117,19 @@ class Listener:
         except TimeoutError:
             return False
 
+    def describe(self) -> str:
+        """A one-line summary for diagnostics (racy reads, from any thread)."""
+        try:
+            coordinators = list(self._coordinators.values())
+        except RuntimeError:  # changed while copied (a rebalance): report without them
+            coordinators = []
+        in_flight = sum(len(c.in_flight()) for c in coordinators)
+        backlog = sum(c.backlog_size for c in coordinators)
+        return (
+            f"{self._thread.name}: {len(coordinators)} partitions, {len(self._paused)} paused, "
+            f"{in_flight} jobs in flight, {backlog} messages in backlogs"
+        )
+
     def notify(self, coordinator: Coordinator) -> None:
         """A coordinator's offsets or backlog changed (called from any thread)."""
         self._dirty.put(coordinator)
