@@ -99,7 +99,9 @@ def parse(argv: Sequence[str] | None) -> Options:
         help="A librdkafka consumer setting for every run, bare and parafka (repeatable).",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="Small sizes: a smoke run of well under a minute."
+        "--quick",
+        action="store_true",
+        help="Small sizes (vp-restart: 5,000 messages, not 20,000): a run of under a minute.",
     )
     args = parser.parse_args(argv)
     kafka = {}

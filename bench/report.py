@@ -109,7 +109,7 @@ def _vp_lines(result: VpResult) -> list[str]:
     lines += [
         f"vp-restart: {r.messages:,} messages, {r.lanes} lanes = workers; app A stopped cleanly "
         f"at half, app B (same group) until every offset was processed",
-        f"  A: processed {r.a_processed:,}, {r.busy_at_stop} batches in flight at stop() "
+        f"  A: processed {r.a_processed:,}, {r.busy_at_stop} batches in flight just before stop() "
         f"({r.finished_during_stop} messages finished during the stop), clean stop {r.a_clean}, "
         f"committed {r.a_committed:,} + {r.a_finished_above:,} finished above it",
         f"  B: processed {r.b_processed:,}, clean stop {r.b_clean}, committed {r.b_committed:,}",

@@ -3,14 +3,14 @@
 Every topic here has ONE partition whose messages are keyed ``f"k{i % 1000}"`` (1,000 keys)
 and cost 1 ms of IO each (``time.sleep(0.001)``, whose real cost ``L`` is measured once per run).
 
-- scaling: for each level ``c``, ``App(concurrency=c)`` with
-  ``VirtualPartitions(partitioner=key, max_partitions=c)``; efficiency = throughput / (c / L),
-  timed like io-scaling. ``hash_bound`` is the best a lane split can do: with consistent
-  distribution each key keeps one lane, so the lane holding the most messages paces the
-  partition (the backlog is bounded): bound = messages / (c x messages of that lane).
-- restart: app A (10 lanes, 10 workers) runs until half the messages are processed and is
-  stopped cleanly; app B (same group) then runs until every offset was processed. Every
-  processed message is counted per offset; an offset counted twice is a duplicate.
+- scaling: for each level ``c``, ``App(concurrency=c)`` with ``VirtualPartitions(partitioner=
+  lambda m: m.key, max_partitions=c)``; efficiency = throughput / (c / L), timed like
+  io-scaling. ``hash_bound``: with consistent distribution a key keeps its lane, and since the
+  backlog is bounded the lane with the most messages paces the partition, so efficiency can be
+  at most messages / (c x messages of that lane).
+- restart: app A (10 lanes, 10 workers) runs until half the messages are processed (and
+  batches are running) and is stopped cleanly; app B (same group) then runs until every offset
+  was processed. Every processed message is counted per offset; counted twice = a duplicate.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ KEYS = 1000
 LEVELS = (1, 5, 10, 25)
 GOAL = 0.9
 RESTART_LANES = 10  # concurrency = max_partitions of both restart apps
+CAP = 400_000  # most messages of a level
 
 
 @dataclass(frozen=True)
@@ -115,13 +116,8 @@ class Restart:
 
     @property
     def met_goal(self) -> bool:
-        return (
-            self.duplicates == 0
-            and self.missed == 0
-            and self.a_clean
-            and self.b_clean
-            and self.b_committed == self.messages
-        )
+        got = (self.duplicates, self.missed, self.a_clean, self.b_clean, self.b_committed)
+        return got == (0, 0, True, True, self.messages)
 
 
 @dataclass(frozen=True)
@@ -159,30 +155,9 @@ def timed_level(setup: Setup, topic: str, count: int, concurrency: int) -> AppRu
     return tracker.result(started, clean, time.monotonic() - stopping)
 
 
-class Ledger:
-    """How many times each offset was processed (written by worker threads)."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.counts: Counter[int] = Counter()  # guarded by lock
-        self.total = 0
-
-    def consumer(self) -> type[parafka.Consumer]:
-        ledger = self
-
-        class Counting(parafka.Consumer):
-            def consume(self, messages: parafka.Messages) -> None:
-                for message in messages:
-                    time.sleep(SLEEP)
-                    with ledger.lock:
-                        ledger.counts[message.offset] += 1
-                        ledger.total += 1
-
-        return Counting
-
-    def distinct(self) -> int:
-        with self.lock:
-            return len(self.counts)
+def running_batches(app: parafka.App) -> int:
+    """Workers running a batch now (``ConsumeJob.describe()`` names offsets, hooks do not)."""
+    return sum(" offsets " in busy.job for busy in app.workers.busy())
 
 
 def committed(bootstrap: str, group: str, topic: str) -> tuple[int, int]:
@@ -199,30 +174,40 @@ def committed(bootstrap: str, group: str, topic: str) -> tuple[int, int]:
 def restart_run(setup: Setup, messages: int) -> Restart:
     """App A until half is processed, a clean stop, then app B (same group) until all is."""
     topic, _ = fill_keyed_topic(setup.bootstrap, "vp-restart", messages, KEYS)
-    group, ledger = unique("vp-restart"), Ledger()
-    consumer = ledger.consumer()
-    app = setup.app(group, topic, consumer, RESTART_LANES)
+    group, lock, counts = unique("vp-restart"), threading.Lock(), Counter[int]()
+
+    class Counting(parafka.Consumer):  # counts[offset] += 1 for each processed message
+        def consume(self, batch: parafka.Messages) -> None:
+            for message in batch:
+                time.sleep(SLEEP)
+                with lock:
+                    counts[message.offset] += 1
+
+    def processed(distinct: bool = False) -> int:
+        with lock:
+            return len(counts) if distinct else counts.total()
+
+    def half_and_running() -> bool:  # a fetch can leave every lane idle at a round count
+        return processed(distinct=True) >= messages // 2 and running_batches(app) > 0
+
+    app = setup.app(group, topic, Counting, RESTART_LANES)
     app.start()
     try:
-        wait_for(app, lambda: ledger.distinct() >= messages // 2, 300.0, "half processed")
-        busy = sum(" offsets " in b.job for b in app.workers.busy())  # batches, not hooks
-        before = ledger.total  # a racy read is fine: compared with the total after the stop
+        wait_for(app, half_and_running, 300.0, "half processed with batches in flight")
+        busy, before = running_batches(app), processed()
     finally:
         a_clean = app.stop()
-    a_processed = ledger.total  # the workers of A are done: nothing changes it now
+    a_processed = processed()  # A's workers are done: it no longer changes
     a_committed, a_above = committed(setup.bootstrap, group, topic)
-    app = setup.app(group, topic, consumer, RESTART_LANES)
+    app = setup.app(group, topic, Counting, RESTART_LANES)
     app.start()
     try:
-        wait_for(app, lambda: ledger.distinct() >= messages, 300.0, "every offset processed")
+        wait_for(app, lambda: processed(True) >= messages, 300.0, "every offset processed")
     except TimeoutError:
         pass  # reported below as missed offsets
     finally:
         b_clean = app.stop()
     b_committed, _ = committed(setup.bootstrap, group, topic)
-    with ledger.lock:
-        counts = dict(ledger.counts)
-        total = ledger.total
     return Restart(
         messages=messages,
         lanes=RESTART_LANES,
@@ -232,7 +217,7 @@ def restart_run(setup: Setup, messages: int) -> Restart:
         a_clean=a_clean,
         a_committed=a_committed,
         a_finished_above=a_above,
-        b_processed=total - a_processed,
+        b_processed=processed() - a_processed,
         b_clean=b_clean,
         b_committed=b_committed,
         duplicates=sum(1 for n in counts.values() if n > 1),
@@ -250,7 +235,6 @@ def run_vp(
     distribution: Distribution = "consistent",
     sleep_cost: float | None = None,
     sleep_samples: int = 2000,
-    cap: int = 400_000,
     kafka: Mapping[str, str] | None = None,
     echo: Callable[[str], None] = print,
 ) -> VpResult:
@@ -261,7 +245,7 @@ def run_vp(
     setup = Setup(bootstrap, max_messages, distribution, dict(kafka or {}))
     topics = []
     for concurrency in levels:
-        count = max(1, round(min(concurrency / sleep_cost * seconds, cap)))
+        count = max(1, round(min(concurrency / sleep_cost * seconds, CAP)))
         topic, took = fill_keyed_topic(bootstrap, f"vp-c{concurrency}", count, KEYS)
         echo(f"vp: produced {count:,} keyed messages for c={concurrency} in {took:.1f} s")
         topics.append((concurrency, topic, count))
@@ -289,16 +273,5 @@ def run_vp(
             f"{ideal:,.0f} ideal = {level.efficiency:.3f} in {elapsed:.2f} s{extra}"
         )
     restart = restart_run(setup, restart_messages)
-    echo(
-        f"vp: restart: {restart.duplicates} duplicates, {restart.missed} missed, "
-        f"{restart.busy_at_stop} batches in flight at the stop"
-    )
-    return VpResult(
-        sleep_cost=sleep_cost,
-        keys=KEYS,
-        max_messages=max_messages,
-        distribution=distribution,
-        target_seconds=seconds,
-        levels=results,
-        restart=restart,
-    )
+    echo(f"vp: restart: {restart.duplicates} duplicates, {restart.missed} missed offsets")
+    return VpResult(sleep_cost, KEYS, max_messages, distribution, seconds, results, restart)
