@@ -62,3 +62,30 @@ def test_alternating_finished_offsets_fit_a_few_hundred_ranges_in_the_budget() -
     # Every other offset finished above the commit point: the worst shape for the encoding.
     ranges = [(1000 + 2 * i, 1000 + 2 * i) for i in range(1, 400)]
     assert len(progress.encode(1000, ranges)) <= progress.MAX_METADATA
+
+
+@given(st.integers(0, 10**9), st.sets(st.integers(1, 5000), max_size=2500))
+def test_scattered_progress_round_trips_or_keeps_a_safe_prefix(
+    committed: int, done: set[int]
+) -> None:
+    offsets = sorted(committed + d for d in done)
+    ranges: list[tuple[int, int]] = []
+    for offset in offsets:
+        if ranges and ranges[-1][1] == offset - 1:
+            ranges[-1] = (ranges[-1][0], offset)
+        else:
+            ranges.append((offset, offset))
+    metadata = progress.encode(committed, ranges)
+    assert len(metadata) <= progress.MAX_METADATA
+    decoded = progress.decode(committed, metadata)
+    claimed = {o for start, end in decoded for o in range(start, end + 1)}
+    assert claimed <= set(offsets)  # never claims unfinished work
+    if offsets and offsets[-1] - committed <= progress.MAX_SPAN:
+        assert decoded == ranges  # within the span the coordinator keeps, nothing is lost
+
+
+def test_a_scattered_span_uses_the_bitmap() -> None:
+    ranges = [(10 + 3 * i, 10 + 3 * i) for i in range(3000)]  # every third offset
+    metadata = progress.encode(9, ranges)
+    assert metadata.startswith("pfk2:")
+    assert progress.decode(9, metadata) == ranges

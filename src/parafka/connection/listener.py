@@ -191,14 +191,13 @@ class Listener:
         batches, errors = split(messages, self._single_topic)
         for message in errors:
             self._message_error(message)
-        limit = self._settings.backlog_limit
         for key, batch in batches.items():
             coordinator = self._coordinators.get(key)
             if coordinator is None:
                 continue  # not (or no longer) assigned here
             for job in coordinator.fetched(batch):
                 self._jobs.put(job)
-            if coordinator.backlog_size >= limit and key not in self._paused:
+            if coordinator.backlog_size >= coordinator.backlog_limit and key not in self._paused:
                 self._pause(key)
         if self._monitor.listens("listener.polled"):
             self._monitor.publish(
@@ -248,7 +247,6 @@ class Listener:
         if not changed:
             return
         offsets = []
-        half = self._settings.backlog_limit // 2
         for coordinator in changed:
             key = (coordinator.topic, coordinator.partition)
             if self._coordinators.get(key) is not coordinator:
@@ -259,7 +257,7 @@ class Listener:
                 self._stored[key] = point
             if (
                 key in self._paused
-                and coordinator.backlog_size <= half
+                and coordinator.backlog_size <= coordinator.backlog_limit // 2
                 and not self._stop_requested.is_set()
             ):
                 self._resume(key)

@@ -87,6 +87,9 @@ class Coordinator:
         self._inbox: deque[Sequence[confluent_kafka.Message]] = deque()  # chunks to route
         self._serial = False  # the partitioner failed on _inbox[0]: it runs alone, unsplit
         self._size = 0  # messages queued in lanes and inbox
+        #: Queued messages before the listener pauses the partition: per lane, since one
+        #: partition feeds every lane.
+        self.backlog_limit = settings.backlog_limit * count
         self._state: State = "active"
         self._predecessor = predecessor
         self._skip = list(finished)  # offsets the previous owner finished (from metadata)
@@ -423,7 +426,7 @@ class Coordinator:
                 return []
             self._predecessor = None
         jobs: list[Job] = []
-        restricted = self._over_budget_locked()
+        window = self._window_locked()
         for lane in self._lanes:
             if lane.in_flight is not None:
                 continue
@@ -443,7 +446,7 @@ class Coordinator:
                 lane.in_flight = letter_job
                 jobs.append(letter_job)
                 continue
-            if restricted is not None and lane.first_offset() != restricted:
+            if window is not None and (lane.first_offset() or 0) > window:
                 continue
             batch = self._batch_locked(lane)
             lane.in_flight = batch
@@ -489,15 +492,13 @@ class Coordinator:
         lane.in_flight = job
         return job
 
-    def _over_budget_locked(self) -> int | None:
-        """When the finished-above-commit list would not fit in the metadata, only the lane
-        holding the first unfinished offset may take work; returns that offset, else None."""
-        if self._planner is None or self._tracker.unfinished < 2:
+    def _window_locked(self) -> int | None:
+        """Virtual partitions: the furthest offset a lane may start on, so that what finishes
+        above the commit point always fits in the commit metadata (``progress.MAX_SPAN``)."""
+        if self._planner is None:
             return None
-        point = self._commit_point_locked()
-        if point is None or len(point[1]) <= progress.MAX_METADATA:
-            return None
-        return point[0]
+        committable = self._tracker.committable()
+        return None if committable is None else committable + progress.MAX_SPAN
 
     def _passed_locked(self, lane: Lane, offset: int) -> None:
         """The lane got past ``offset`` (processed or dead-lettered): failures are over."""
