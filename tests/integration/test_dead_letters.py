@@ -255,3 +255,59 @@ def test_a_secret_never_reaches_logs_even_with_librdkafka_debug(
     assert canary not in logged
     assert canary not in output.out + output.err
     assert canary not in repr(app)
+
+
+def test_with_virtual_partitions_a_poison_message_stalls_only_its_lane(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    topic, group = new_topic(partitions=1), unique_name("g")
+    dlq = new_topic(partitions=1, base="dlq")
+    keys = [b"poison" if i == 4 else f"k{i % 3}".encode() for i in range(60)]
+    produce_messages(kafka_bootstrap, topic, ((key, b"v", 0) for key in keys))
+    lock = threading.Lock()
+    done: list[tuple[bytes | None, int]] = []
+    others_done_while_failing = threading.Event()
+    failures = [0]
+
+    class Keyed(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            for message in messages:
+                if message.key == b"poison":
+                    with lock:
+                        failures[0] += 1
+                        if len(done) == 59:
+                            others_done_while_failing.set()
+                    raise ValueError("poison")
+                with lock:
+                    done.append((message.key, message.offset))
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap},
+        group_id=group,
+        concurrency=4,
+        pause_timeout=0.3,
+        pause_max_timeout=0.6,
+        log_events=False,
+    )
+    app.topic(
+        topic,
+        Keyed,
+        deserializer=parafka.raw_deserializer,
+        virtual_partitions=parafka.VirtualPartitions(
+            partitioner=lambda m: m.key,
+            max_partitions=4,
+            reducer=lambda key: 0 if key == b"poison" else 1 + int(key[1:]),
+        ),
+        dead_letter_queue=parafka.DeadLetterQueue(topic=dlq, max_retries=3),
+    )
+    with running(app):
+        wait_until(lambda: committed(kafka_bootstrap, group, topic, 1) == {0: 60}, 60, "commit")
+    assert failures[0] == 4  # max_retries=3: four runs in all, alone in its lane
+    assert others_done_while_failing.is_set(), "the other lanes finished while it backed off"
+    counts = {b"k0": 20, b"k1": 19, b"k2": 20}
+    for key, count in counts.items():
+        offsets = [o for k, o in done if k == key]
+        assert offsets == sorted(offsets)
+        assert len(offsets) == count
+    (letter,) = read_all(kafka_bootstrap, dlq, 1)
+    assert dict(letter.headers())["parafka-original-offset"] == b"4"
