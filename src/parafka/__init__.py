@@ -10,13 +10,20 @@ from parafka.errors import (
     ParafkaError,
 )
 from parafka.instrumentation import Event
-from parafka.messages import Message, Messages, json_deserializer, raw_deserializer
+from parafka.messages import (
+    BatchMetadata,
+    Message,
+    Messages,
+    json_deserializer,
+    raw_deserializer,
+)
 from parafka.processing.virtual import VirtualPartitions
 
 __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "BatchMetadata",
     "ConfigurationError",
     "Consumer",
     "DeadLetterError",

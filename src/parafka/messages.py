@@ -7,7 +7,9 @@ on access, so a consumer that never iterates pays nothing per message.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, overload
 
 from parafka.errors import DeserializationError
@@ -15,7 +17,14 @@ from parafka.errors import DeserializationError
 if TYPE_CHECKING:
     import confluent_kafka
 
-__all__ = ["Deserializer", "Message", "Messages", "json_deserializer", "raw_deserializer"]
+__all__ = [
+    "BatchMetadata",
+    "Deserializer",
+    "Message",
+    "Messages",
+    "json_deserializer",
+    "raw_deserializer",
+]
 
 _UNSET: Any = object()
 
@@ -112,10 +121,27 @@ def raw_deserializer(message: Message) -> Any:
     return message.value
 
 
+@dataclass(frozen=True, slots=True)
+class BatchMetadata:
+    """Facts about a batch (``messages.metadata``)."""
+
+    topic: str
+    partition: int
+    size: int
+    first_offset: int
+    last_offset: int
+    #: The partition's end offset as librdkafka last saw it when the batch was fetched.
+    high_watermark: int | None
+    #: Messages in the partition after this batch (from ``high_watermark``), when known.
+    lag: int | None
+    #: Seconds from the first message's timestamp to when this was asked, when known.
+    processing_lag: float | None
+
+
 class Messages(Sequence[Message]):
     """The batch handed to one ``consume()`` call: one partition, in offset order."""
 
-    __slots__ = ("_deserializer", "_raw", "partition", "topic")
+    __slots__ = ("_deserializer", "_high_watermark", "_raw", "partition", "topic")
 
     def __init__(
         self,
@@ -123,11 +149,30 @@ class Messages(Sequence[Message]):
         deserializer: Deserializer,
         topic: str,
         partition: int,
+        high_watermark: int | None = None,
     ) -> None:
         self._raw = raw
         self._deserializer = deserializer
         self.topic = topic
         self.partition = partition
+        self._high_watermark = high_watermark
+
+    @property
+    def metadata(self) -> BatchMetadata:
+        """First and last offset, size, high watermark, lag and processing lag of the batch."""
+        high = self._high_watermark
+        last = self.last_offset
+        first_time = Message(self._raw[0], self._deserializer).timestamp if self._raw else None
+        return BatchMetadata(
+            topic=self.topic,
+            partition=self.partition,
+            size=len(self._raw),
+            first_offset=self.first_offset,
+            last_offset=last,
+            high_watermark=high,
+            lag=max(high - last - 1, 0) if high is not None and high >= 0 else None,
+            processing_lag=None if first_time is None else max(time.time() - first_time, 0.0),
+        )
 
     def __repr__(self) -> str:
         if not self._raw:

@@ -182,3 +182,33 @@ def test_mark_as_consumed_returns_false_once_the_partition_is_gone(
     # The batch that was running when the partition went away could not mark. (If the
     # partition came back to this member, a new instance consumed it again and could.)
     assert answers[0] is False
+
+
+def test_a_batch_knows_its_offsets_high_watermark_and_lag(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    topic = new_topic(partitions=1)
+    produce_messages(kafka_bootstrap, topic, ((None, b"x", 0) for _ in range(100)))
+    seen: list[parafka.BatchMetadata] = []
+
+    class Observing(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            seen.append(messages.metadata)
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap},
+        group_id=unique_name("g"),
+        max_messages=10,
+        log_events=False,
+    )
+    app.topic(topic, Observing, deserializer=parafka.raw_deserializer)
+    with running(app):
+        wait_until(lambda: sum(m.size for m in seen) == 100, 60, "100 messages")
+    assert [(m.first_offset, m.last_offset, m.size) for m in seen] == [
+        (i, i + 9, 10) for i in range(0, 100, 10)
+    ]
+    assert all(m.topic == topic and m.partition == 0 for m in seen)
+    assert all(m.high_watermark == 100 for m in seen)
+    assert [m.lag for m in seen] == [100 - m.last_offset - 1 for m in seen]
+    assert seen[-1].lag == 0
+    assert all(m.processing_lag is not None and m.processing_lag >= 0 for m in seen)

@@ -195,7 +195,7 @@ class Listener:
             coordinator = self._coordinators.get(key)
             if coordinator is None:
                 continue  # not (or no longer) assigned here
-            for job in coordinator.fetched(batch):
+            for job in coordinator.fetched(batch, self._high_watermark(key)):
                 self._jobs.put(job)
             if coordinator.backlog_size >= coordinator.backlog_limit and key not in self._paused:
                 self._pause(key)
@@ -203,6 +203,14 @@ class Listener:
             self._monitor.publish(
                 "listener.polled", group=self.group.group_id, messages=len(messages)
             )
+
+    def _high_watermark(self, key: Key) -> int | None:
+        """librdkafka's cached end offset of the partition (no request to the broker)."""
+        try:
+            _low, high = self._client.get_watermark_offsets(TopicPartition(*key), cached=True)
+        except KafkaException:
+            return None
+        return high if high >= 0 else None
 
     def _message_error(self, message: confluent_kafka.Message) -> None:
         error = message.error()

@@ -74,6 +74,7 @@ class Coordinator:
         self._producer = producer
         self._commit = commit
         self._eof = False  # the end of the partition was reached: eofed() once drained
+        self._high_watermark: int | None = None  # guarded by _lock
         self._pause_first = route.pause_timeout or settings.pause_timeout
         self._pause_most = route.pause_max_timeout or settings.pause_max_timeout
         vp = route.virtual_partitions
@@ -100,12 +101,16 @@ class Coordinator:
 
     # -- listener side ---------------------------------------------------------------------
 
-    def fetched(self, messages: Sequence[confluent_kafka.Message]) -> list[Job]:
+    def fetched(
+        self, messages: Sequence[confluent_kafka.Message], high_watermark: int | None = None
+    ) -> list[Job]:
         """Take freshly fetched messages (in offset order); return jobs to enqueue."""
         first, last = _offsets(messages)
         with self._lock:
             if self._state != "active":
                 return []
+            if high_watermark is not None and high_watermark >= 0:
+                self._high_watermark = high_watermark
             self._tracker.register(first, last)
             if self._skip:
                 messages = self._drop_finished_locked(messages, last)
@@ -472,9 +477,12 @@ class Coordinator:
         self._size -= len(messages)
         first, last = _offsets(messages)
         if self._planner is None:
-            return ConsumeJob(self, lane.index, messages, first, last, lane.attempt)
-        offsets = [m.offset() or 0 for m in messages]
-        return ConsumeJob(self, lane.index, messages, first, last, lane.attempt, offsets, keys)
+            job = ConsumeJob(self, lane.index, messages, first, last, lane.attempt)
+        else:
+            offsets = [m.offset() or 0 for m in messages]
+            job = ConsumeJob(self, lane.index, messages, first, last, lane.attempt, offsets, keys)
+        job.high_watermark = self._high_watermark
+        return job
 
     def _serial_job_locked(self) -> ConsumeJob | None:
         """The chunk the partitioner failed on, once every lane is idle and empty."""

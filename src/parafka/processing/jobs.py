@@ -51,7 +51,15 @@ class ConsumeJob(Job):
     ``first_offset`` to ``last_offset`` belongs to it); a lane's batch lists its ``offsets``.
     """
 
-    __slots__ = ("attempt", "first_offset", "keys", "last_offset", "messages", "offsets")
+    __slots__ = (
+        "attempt",
+        "first_offset",
+        "high_watermark",
+        "keys",
+        "last_offset",
+        "messages",
+        "offsets",
+    )
 
     def __init__(
         self,
@@ -71,6 +79,7 @@ class ConsumeJob(Job):
         self.attempt = attempt
         self.offsets = offsets
         self.keys = keys
+        self.high_watermark: int | None = None
 
     def describe(self) -> str:
         return (
@@ -93,6 +102,7 @@ class ConsumeJob(Job):
                 coordinator.route.deserializer,
                 coordinator.topic,
                 coordinator.partition,
+                self.high_watermark,
             )
             consumer._parafka_job = self
             try:
