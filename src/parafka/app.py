@@ -217,6 +217,13 @@ class App:
             concurrency=self.settings.concurrency,
         )
 
+    def quiet(self) -> None:
+        """Quiet mode (SIGTSTP): running work finishes, listeners keep polling so the group
+        does not rebalance, and no new work starts until the app stops. Thread-safe."""
+        # Only sets events (safe in a signal handler); each listener publishes listener.quieted.
+        for listener in self._listeners:
+            listener.request_quiet()
+
     def request_stop(self) -> None:
         """Ask ``run()`` to stop (thread-safe and signal-safe; returns at once)."""
         self._stop_requested.set()
@@ -287,6 +294,7 @@ class App:
         signal.signal(signal.SIGTERM, handle)
         signal.signal(signal.SIGQUIT, handle)
         signal.signal(signal.SIGTTIN, lambda _signum, _frame: self.log_diagnostics())
+        signal.signal(signal.SIGTSTP, lambda _signum, _frame: self.quiet())
 
     def diagnostics(self) -> str:
         """Every parafka thread's stack and the processing state, as text (any thread)."""

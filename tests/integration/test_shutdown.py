@@ -4,6 +4,7 @@ after a restart; a clean SIGTERM exits 0."""
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -135,3 +136,39 @@ def test_sigttin_logs_diagnostics_and_sigquit_stops_cleanly(
     assert "2 partitions, 0 paused, 0 jobs in flight" in text
     assert "workers: 4 (0 busy)" in text
     assert committed(kafka_bootstrap, group, topic, 2) == {0: 2, 1: 2}
+
+
+def test_sigtstp_quiet_mode_finishes_work_keeps_the_group_and_takes_nothing_new(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic, group = new_topic(partitions=2), unique_name("g")
+    produce_messages(kafka_bootstrap, topic, ((None, b"x", i % 2) for i in range(10)))
+    out, console = tmp_path / "out.log", tmp_path / "console.log"
+    env = {
+        "RECORDING_BOOTSTRAP": kafka_bootstrap,
+        "RECORDING_TOPIC": topic,
+        "RECORDING_GROUP": group,
+        "RECORDING_OUT": str(out),
+    }
+    process = server(env, console)
+    try:
+        wait_until(lambda: len(processed(out)) == 10, 60, "10 messages")
+        process.send_signal(signal.SIGTSTP)
+        wait_until(lambda: "listener.quieted" in console.read_text(), 30, "quiet mode")
+        produce_messages(kafka_bootstrap, topic, ((None, b"y", i % 2) for i in range(6)))
+        # Quiet: the new messages stay unprocessed while the member keeps its partitions.
+        # (A bounded look: the listener polls every 50 ms, so a second is many turns.)
+        time.sleep(1.5)
+        assert len(processed(out)) == 10
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    text = console.read_text()
+    assert code == 0, text[-3000:]
+    assert "rebalance.revoked" not in text.split("listener.quieted")[1].split("app.stopping")[0]
+    assert committed(kafka_bootstrap, group, topic, 2) == {0: 5, 1: 5}

@@ -80,6 +80,8 @@ class Listener:
         )
         self._wake = threading.Event()
         self._stop_requested = threading.Event()
+        self._quiet_requested = threading.Event()
+        self._quiet = False  # listener thread only
         self._deadline = float("inf")  # written before _stop_requested is set
         self.stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
@@ -95,6 +97,11 @@ class Listener:
     def discard(self) -> None:
         """Close the client of a listener that was never started (the app failed to start)."""
         self._client.close()
+
+    def request_quiet(self) -> None:
+        """Quiet mode: finish running work, keep polling (no rebalance), take no new work."""
+        self._quiet_requested.set()
+        self._wake.set()
 
     def request_stop(self, deadline: float) -> None:
         """Begin the shutdown; ``deadline`` (monotonic) bounds the wait for running jobs."""
@@ -159,6 +166,8 @@ class Listener:
             self.stopped.set()
 
     def _turn(self) -> None:
+        if self._quiet_requested.is_set() and not self._quiet:
+            self._go_quiet()
         self._serve_dirty()
         now = time.monotonic()
         if now >= self._next_sweep:
@@ -267,6 +276,7 @@ class Listener:
                 key in self._paused
                 and coordinator.backlog_size <= coordinator.backlog_limit // 2
                 and not self._stop_requested.is_set()
+                and not self._quiet
             ):
                 self._resume(key)
         if offsets:
@@ -284,6 +294,14 @@ class Listener:
                 group=self.group.group_id,
                 offsets={(tp.topic, tp.partition): tp.offset for tp in offsets},
             )
+
+    def _go_quiet(self) -> None:
+        self._quiet = True
+        for key, coordinator in self._coordinators.items():
+            coordinator.hold()
+            if key not in self._paused:
+                self._pause(key)
+        self._monitor.publish("listener.quieted", group=self.group.group_id)
 
     def _sweep(self) -> None:
         """Dispatch what waited on a back-off or on a revoked predecessor; forget idle ones."""
@@ -332,6 +350,9 @@ class Listener:
             )
             self._paused.discard(key)
             self._stored.pop(key, None)
+            if self._quiet:
+                self._coordinators[key].hold()
+                self._pause(key)
         self._monitor.publish(
             "rebalance.assigned",
             group=self.group.group_id,

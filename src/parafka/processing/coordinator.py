@@ -75,6 +75,7 @@ class Coordinator:
         self._commit = commit
         self._eof = False  # the end of the partition was reached: eofed() once drained
         self._high_watermark: int | None = None  # guarded by _lock
+        self._held = False  # quiet mode: running work finishes, nothing new starts (guarded)
         self._pause_first = route.pause_timeout or settings.pause_timeout
         self._pause_most = route.pause_max_timeout or settings.pause_max_timeout
         vp = route.virtual_partitions
@@ -176,6 +177,11 @@ class Coordinator:
             jobs = self._next_jobs_locked()
         self._flush_events()
         return point, jobs
+
+    def hold(self) -> None:
+        """Quiet mode: let running batches finish but start no new ones (backlog kept)."""
+        with self._lock:
+            self._held = True
 
     def close(self) -> list[Job]:
         """The app stops: no new batches; ``shutdown()`` hooks run after the running ones."""
@@ -440,7 +446,7 @@ class Coordinator:
                 lane.in_flight = hook
                 jobs.append(hook)
                 continue
-            if self._state != "active" or not (lane.size or lane.dead_letter):
+            if self._state != "active" or self._held or not (lane.size or lane.dead_letter):
                 continue
             if lane.retry_at is not None:
                 if self._clock() < lane.retry_at:
@@ -456,7 +462,7 @@ class Coordinator:
             batch = self._batch_locked(lane)
             lane.in_flight = batch
             jobs.append(batch)
-        if self._serial and self._state == "active":
+        if self._serial and self._state == "active" and not self._held:
             serial = self._serial_job_locked()
             if serial is not None:
                 jobs.append(serial)
