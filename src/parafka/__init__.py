@@ -18,6 +18,7 @@ from parafka.messages import (
     raw_deserializer,
 )
 from parafka.processing.virtual import VirtualPartitions
+from parafka.topics import TopicConfig
 
 __version__ = "0.1.0"
 
@@ -33,6 +34,7 @@ __all__ = [
     "Message",
     "Messages",
     "ParafkaError",
+    "TopicConfig",
     "VirtualPartitions",
     "__version__",
     "json_deserializer",

@@ -37,6 +37,7 @@ from parafka.processing.virtual import VirtualPartitions
 from parafka.processing.workers import WorkerPool
 from parafka.producing import SharedProducer
 from parafka.routing import ConsumerGroup, Route, SubscriptionGroup
+from parafka.topics import TopicConfig
 
 __all__ = ["App"]
 
@@ -121,6 +122,7 @@ class App:
         dead_letter_queue: DeadLetterQueue | None = None,
         pause_timeout: float | None = None,
         pause_max_timeout: float | None = None,
+        config: TopicConfig | None = None,
     ) -> Route:
         """Route topic ``name`` of the default group (``group_id``) to ``consumer``.
 
@@ -131,6 +133,7 @@ class App:
         ``virtual_partitions``: process each partition in parallel lanes (ordered per key).
         ``dead_letter_queue``: where messages go after ``max_retries`` retries.
         ``pause_timeout`` / ``pause_max_timeout``: this topic's retry back-off bounds.
+        ``config``: how the topic should exist (``parafka topics migrate`` creates/grows it).
         """
         return self.consumer_group(self.group_id).topic(
             name,
@@ -143,6 +146,7 @@ class App:
             dead_letter_queue=dead_letter_queue,
             pause_timeout=pause_timeout,
             pause_max_timeout=pause_max_timeout,
+            config=config,
         )
 
     @property

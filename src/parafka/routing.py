@@ -20,6 +20,7 @@ from parafka.dead_letters import DeadLetterQueue
 from parafka.errors import ConfigurationError
 from parafka.messages import Deserializer, json_deserializer
 from parafka.processing.virtual import VirtualPartitions
+from parafka.topics import TopicConfig
 
 if TYPE_CHECKING:
     from parafka.app import App
@@ -42,6 +43,7 @@ class Route:
     dead_letter_queue: DeadLetterQueue | None = None
     pause_timeout: float | None = None  # None: the app's setting
     pause_max_timeout: float | None = None
+    topic_config: TopicConfig | None = None
 
     def __repr__(self) -> str:
         return (
@@ -99,6 +101,7 @@ class ConsumerGroup:
         dead_letter_queue: DeadLetterQueue | None = None,
         pause_timeout: float | None = None,
         pause_max_timeout: float | None = None,
+        config: TopicConfig | None = None,
     ) -> Route:
         """Route ``name`` to ``consumer`` in this group; see :meth:`parafka.App.topic`."""
         if not isinstance(name, str) or not name.strip():
@@ -127,6 +130,8 @@ class ConsumerGroup:
                     f"topic {name!r}: the dead letter queue topic cannot be the topic itself"
                 )
         pause = self._app.settings.with_pauses(name, pause_timeout, pause_max_timeout)
+        if config is not None and not isinstance(config, TopicConfig):
+            raise ConfigurationError(f"topic {name!r}: config must be a parafka.TopicConfig")
         overrides = validate_kafka(kafka or {}, f"topic {name!r} kafka=")
         if subscription_group is None:
             # Routes with equal settings share a connection; the name must not show values
@@ -147,6 +152,7 @@ class ConsumerGroup:
             dead_letter_queue=dead_letter_queue,
             pause_timeout=pause[0],
             pause_max_timeout=pause[1],
+            topic_config=config,
         )
         self._app._add_route(route)
         return route

@@ -8,6 +8,7 @@ from parafka import __version__
 from parafka.cli.broker import broker
 from parafka.cli.demo import demo
 from parafka.cli.server import info, server
+from parafka.cli.topics import topics
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -20,3 +21,4 @@ main.add_command(broker)
 main.add_command(demo)
 main.add_command(server)
 main.add_command(info)
+main.add_command(topics)
