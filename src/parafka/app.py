@@ -191,6 +191,7 @@ class App:
                 for group in self.subscription_groups():
                     counts[group.group_id] = counts.get(group.group_id, 0) + 1
                     suffix = "" if counts[group.group_id] == 1 else f"-{counts[group.group_id]}"
+                    instance = {**self.kafka, **group.kafka}.get("group.instance.id")
                     listeners.append(
                         Listener(
                             group,
@@ -201,6 +202,8 @@ class App:
                             self._on_critical,
                             thread_name=f"parafka-listener-{group.group_id}{suffix}",
                             producer=self.producer,
+                            # Static membership: each connection of a group needs its own id.
+                            instance_id=f"{instance}{suffix}" if instance and suffix else None,
                         )
                     )
             except BaseException:

@@ -54,6 +54,7 @@ class Listener:
         on_critical: Callable[[BaseException], None],
         thread_name: str,
         producer: SharedProducer | None = None,
+        instance_id: str | None = None,
     ) -> None:
         self.group = group
         self._settings = settings
@@ -62,6 +63,9 @@ class Listener:
         self._on_critical = on_critical
         self._producer = producer
         config = client_config({**kafka, **group.kafka}, group.group_id)
+        if instance_id is not None:
+            config["group.instance.id"] = instance_id
+        self._instance_id = config.get("group.instance.id")
         self._incremental = is_incremental(config)
         self._single_topic = group.topics[0] if len(group.topics) == 1 else None
         # Created here (configuration errors surface in App.start); after start() only the
@@ -192,9 +196,20 @@ class Listener:
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.fatal():
-                raise
+                raise self._fatal(error) from exc
             self._monitor.publish("error.occurred", type="listener.consume", error=exc)
             return []
+
+    def _fatal(self, error: KafkaError) -> KafkaException:
+        """librdkafka's fatal error, explained when it is about static membership."""
+        fenced_codes = (KafkaError.FENCED_INSTANCE_ID, KafkaError.UNRELEASED_INSTANCE_ID)
+        if error.code() in fenced_codes or "fenced" in error.str().lower():
+            return KafkaException(
+                f"consumer group {self.group.group_id!r}: this member was fenced because another "
+                f"member uses group.instance.id {self._instance_id!r} "
+                f"({error.name()}: {error.str()}); give every process its own id"
+            )
+        return KafkaException(error)
 
     def _dispatch(self, messages: list[confluent_kafka.Message]) -> None:
         batches, errors = split(messages, self._single_topic)
@@ -237,8 +252,10 @@ class Listener:
             partition=message.partition(),
             error=KafkaException(error),
         )
-        if error.fatal():
-            raise KafkaException(error)
+        # librdkafka reports a fatal error either as fatal() or as a message with code _FATAL
+        # (whose fatal() is False); after either, the client cannot consume or commit.
+        if error.fatal() or error.code() == KafkaError._FATAL:
+            raise self._fatal(error)
 
     def _serve_commit_requests(self) -> None:
         while True:
