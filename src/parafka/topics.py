@@ -8,6 +8,7 @@ Runs on the caller's thread with an ``AdminClient``; no processing is involved.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -135,9 +136,11 @@ def apply(app: App) -> list[Change]:
                 config={k: str(v) for k, v in config.settings.items()},
             )
             admin.create_topics([topic])[change.topic].result(_TIMEOUT)
+            _wait_for_partitions(admin, change.topic, config.partitions)
         elif change.action == "grow":
             grown = NewPartitions(change.topic, config.partitions)
             admin.create_partitions([grown])[change.topic].result(_TIMEOUT)
+            _wait_for_partitions(admin, change.topic, config.partitions)
         elif change.action == "configure":
             key = change.detail.split(":", 1)[0]
             entry = ConfigEntry(
@@ -149,6 +152,23 @@ def apply(app: App) -> list[Change]:
             continue
         done.append(change)
     return done
+
+
+def _wait_for_partitions(admin: AdminClient, topic: str, partitions: int) -> None:
+    """The controller accepted the change; wait until the broker's metadata shows it, so the
+    next command (or consumer) does not act on the old partition count."""
+    deadline = time.monotonic() + _TIMEOUT
+    while True:
+        metadata = admin.list_topics(topic, timeout=_TIMEOUT).topics.get(topic)
+        if (
+            metadata is not None
+            and metadata.error is None
+            and len(metadata.partitions) >= partitions
+        ):
+            return
+        if time.monotonic() > deadline:
+            raise ConfigurationError(f"{topic} did not show {partitions} partitions in time")
+        time.sleep(0.05)
 
 
 def delete(app: App) -> list[str]:

@@ -36,7 +36,13 @@ def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=120,
         check=False,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src")},
+        # The app module is rewritten between calls, within a second and at the same size:
+        # no bytecode cache, or a stale one would be imported.
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT / "src"),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        },
     )
 
 
