@@ -19,7 +19,13 @@ __all__ = ["LIBRDKAFKA_LOG", "build_client", "client_config", "is_incremental"]
 #: fetches it again only once its previous fetch request returns, which the broker holds for up
 #: to this long when no new data arrives (librdkafka's 500 ms made a resumed partition idle for
 #: half a second; measured in the README's benchmarks section).
-DEFAULTS: Mapping[str, Any] = {"auto.offset.reset": "earliest", "fetch.wait.max.ms": 100}
+#: ``topic.metadata.refresh.interval.ms``: a subscribed topic that does not exist yet is picked up
+#: within this long once it is created (librdkafka's default is 5 minutes).
+DEFAULTS: Mapping[str, Any] = {
+    "auto.offset.reset": "earliest",
+    "fetch.wait.max.ms": 100,
+    "topic.metadata.refresh.interval.ms": 10_000,
+}
 
 
 class _Redact(logging.Filter):

@@ -245,9 +245,12 @@ class Listener:
                 for job in coordinator.eofed():
                     self._jobs.put(job)
             return
+        missing = error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
         self._monitor.publish(
             "error.occurred",
-            type="listener.message",
+            # A subscribed topic that does not exist (yet): the others keep flowing, and it is
+            # picked up at the next metadata refresh after it is created.
+            type="listener.topic_missing" if missing else "listener.message",
             topic=message.topic(),
             partition=message.partition(),
             error=KafkaException(error),
