@@ -64,6 +64,29 @@ class Consumer:
             raise RuntimeError("produce() needs a consumer created by a running parafka.App")
         producer.send(topic, value, key, headers, timeout)
 
+    def pause(self, offset: int, timeout: float | None = None) -> bool:
+        """Pause this partition; after ``timeout`` seconds (None: the topic's ``pause_timeout``)
+        fetch again from ``offset``. Call it inside ``consume()`` and return: messages of the
+        batch from ``offset`` on are not marked, and are processed again after the pause.
+        Other partitions keep flowing. Dropped if the partition is revoked. False when the
+        partition is no longer this process's."""
+        return self._current("pause").coordinator.user_pause(offset, timeout)
+
+    def resume(self) -> None:
+        """End a :meth:`pause` early (fetching restarts once the running batch is done)."""
+        self._current("resume").coordinator.user_resume()
+
+    def seek(self, offset: int) -> bool:
+        """Fetch this partition from ``offset`` next (forward skips, backward repeats; the
+        committed offset follows what is processed from there, so it may move back)."""
+        return self._current("seek").coordinator.user_pause(offset, 0.0)
+
+    def _current(self, what: str) -> ConsumeJob:
+        job = self._parafka_job
+        if job is None:
+            raise RuntimeError(f"{what}() is only valid inside consume()")
+        return job
+
     def mark_as_consumed(self, message: Message) -> bool:
         """Mark ``message`` and the messages before it in this batch as processed.
 

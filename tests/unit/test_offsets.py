@@ -694,3 +694,50 @@ def test_offset_tracker_state_machine() -> None:
         OffsetTrackerMachine,
         settings=settings(max_examples=100, stateful_step_count=40, deadline=None),
     )
+
+
+def test_truncate_forgets_registrations_from_the_offset_on() -> None:
+    tracker = OffsetTracker()
+    tracker.register(0, 9)
+    tracker.mark(0, 3)
+    tracker.mark(6)
+    tracker.truncate(5)
+    assert tracker.last_registered == 4
+    assert tracker.committable() == 4
+    tracker.register(5, 7)  # fetched again after the seek
+    assert tracker.committable() == 4
+    assert not tracker.is_finished(6)  # the earlier mark of 6 was forgotten with it
+    tracker.truncate(2)  # before the commit point: it moves back, as asked
+    assert tracker.committable() == 2
+    tracker.truncate(0)
+    assert tracker.committable() is None
+    tracker.truncate(100)  # above everything: nothing to forget
+    assert tracker.committable() is None
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 6)), min_size=1, max_size=8),
+    st.sets(st.integers(0, 80)),
+    st.integers(0, 90),
+)
+def test_truncate_keeps_everything_below_the_offset(
+    shape: list[tuple[int, int]], marks: set[int], cut: int
+) -> None:
+    tracker = OffsetTracker()
+    registered: set[int] = set()
+    start = 0
+    for gap, length in shape:
+        first = start + gap
+        tracker.register(first, first + length)
+        registered.update(range(first, first + length + 1))
+        start = first + length + 1
+    done = {m for m in marks if m in registered}
+    for offset in done:
+        tracker.mark(offset)
+    tracker.truncate(cut)
+    below = {o for o in registered if o < cut}
+    unfinished = sorted(below - done)
+    expected = unfinished[0] if unfinished else (max(below) + 1 if below else None)
+    assert tracker.committable() == expected
+    for offset in below:
+        assert tracker.is_finished(offset) == (offset in done or offset not in registered)

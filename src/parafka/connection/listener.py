@@ -297,6 +297,7 @@ class Listener:
                 and coordinator.backlog_size <= coordinator.backlog_limit // 2
                 and not self._stop_requested.is_set()
                 and not self._quiet
+                and not coordinator.seeking
             ):
                 self._resume(key)
         if offsets:
@@ -315,6 +316,26 @@ class Listener:
                 offsets={(tp.topic, tp.partition): tp.offset for tp in offsets},
             )
 
+    def _user_pause(self, key: Key, coordinator: Coordinator) -> None:
+        if key not in self._paused:
+            self._pause(key)
+        offset = coordinator.seek_due()
+        if offset is None:
+            return
+        # Resume, then seek: pausing dropped librdkafka's prefetch, and the seek sets where
+        # fetching restarts (seek after resume works around librdkafka#2190).
+        tp = TopicPartition(key[0], key[1], offset)
+        if not self._quiet:
+            self._resume(key)
+        try:
+            self._client.seek(tp)
+        except KafkaException as exc:
+            self._monitor.publish("error.occurred", type="listener.seek", error=exc)
+            return
+        self._stored.pop(key, None)
+        for job in coordinator.sought():
+            self._jobs.put(job)
+
     def _go_quiet(self) -> None:
         self._quiet = True
         for key, coordinator in self._coordinators.items():
@@ -324,8 +345,11 @@ class Listener:
         self._monitor.publish("listener.quieted", group=self.group.group_id)
 
     def _sweep(self) -> None:
-        """Dispatch what waited on a back-off or on a revoked predecessor; forget idle ones."""
-        for coordinator in self._coordinators.values():
+        """Dispatch what waited on a back-off or on a revoked predecessor; carry out consumers'
+        pauses and seeks; forget idle revoked coordinators."""
+        for key, coordinator in self._coordinators.items():
+            if coordinator.seeking:
+                self._user_pause(key, coordinator)
             for job in coordinator.due():
                 self._jobs.put(job)
         for key in [key for key, old in self._retired.items() if old.idle]:

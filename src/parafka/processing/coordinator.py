@@ -76,6 +76,8 @@ class Coordinator:
         self._eof = False  # the end of the partition was reached: eofed() once drained
         self._high_watermark: int | None = None  # guarded by _lock
         self._held = False  # quiet mode: running work finishes, nothing new starts (guarded)
+        # A pause or seek asked by the consumer: (offset to fetch from, monotonic resume time).
+        self._seek: tuple[int, float] | None = None  # guarded by _lock
         self._pause_first = route.pause_timeout or settings.pause_timeout
         self._pause_most = route.pause_max_timeout or settings.pause_max_timeout
         vp = route.virtual_partitions
@@ -112,6 +114,8 @@ class Coordinator:
                 return []
             if high_watermark is not None and high_watermark >= 0:
                 self._high_watermark = high_watermark
+            if self._seek is not None:
+                return []  # fetched before the partition was paused: it is fetched again
             self._tracker.register(first, last)
             if self._skip:
                 messages = self._drop_finished_locked(messages, last)
@@ -177,6 +181,77 @@ class Coordinator:
             jobs = self._next_jobs_locked()
         self._flush_events()
         return point, jobs
+
+    def user_pause(self, offset: int, timeout: float | None) -> bool:
+        """``Consumer.pause``/``seek`` (a worker): stop; after ``timeout`` s (None: the retry
+        pause) fetch again from ``offset``. Queued messages are dropped; those below ``offset``
+        count as skipped by the consumer. False when the partition is no longer ours."""
+        if offset < 0:
+            raise ValueError(f"cannot pause or seek to a negative offset ({offset})")
+        delay = self._pause_first if timeout is None else max(float(timeout), 0.0)
+        with self._lock:
+            if self._state != "active":
+                return False
+            for lane in self._lanes:
+                for chunk in lane.backlog:
+                    self._skip_below_locked(chunk, offset)
+                lane.clear()
+                lane.retry_at = None
+                lane.attempt = 0
+            for chunk in self._inbox:
+                self._skip_below_locked(chunk, offset)
+            self._inbox.clear()
+            self._serial = False
+            self._size = 0
+            if self._planner is not None:
+                self._planner.clear()
+            self._tracker.truncate(offset)
+            self._seek = (offset, self._clock() + delay)
+        self._notify(self)
+        self._monitor.publish(
+            "consumer.paused",
+            topic=self.topic,
+            partition=self.partition,
+            offset=offset,
+            backoff=delay,
+            user=True,
+        )
+        return True
+
+    def user_resume(self) -> None:
+        """``Consumer.resume``: end a pause now (the seek happens once running work is done)."""
+        with self._lock:
+            if self._seek is not None:
+                self._seek = (self._seek[0], self._clock())
+        self._notify(self)
+
+    def seek_due(self) -> int | None:
+        """Listener: the offset to seek to, once the pause is over and no job runs; else None."""
+        with self._lock:
+            if self._seek is None or self._clock() < self._seek[1]:
+                return None
+            if not all(lane.idle for lane in self._lanes):
+                return None
+            return self._seek[0]
+
+    @property
+    def seeking(self) -> bool:
+        """A consumer's pause or seek is pending (the listener keeps the partition paused)."""
+        return self._seek is not None
+
+    def sought(self) -> list[Job]:
+        """Listener: the client now fetches from the pause offset again."""
+        with self._lock:
+            self._seek = None
+            jobs = self._next_jobs_locked()
+        return jobs
+
+    def _skip_below_locked(self, chunk: Sequence[confluent_kafka.Message], offset: int) -> None:
+        for message in chunk:
+            position = message.offset() or 0
+            if position >= offset:
+                break
+            self._tracker.mark(position)
 
     def hold(self) -> None:
         """Quiet mode: let running batches finish but start no new ones (backlog kept)."""
@@ -372,8 +447,15 @@ class Coordinator:
         return offset, progress.encode(offset, self._tracker.finished_above_commit())
 
     def _mark_locked(self, job: ConsumeJob, offset: int) -> None:
+        # After a pause or seek from the consumer, offsets at or above its target are no longer
+        # registered (they will be fetched again): marks there are dropped.
+        registered = self._tracker.last_registered
+        if registered is None:
+            return
+        offset = min(offset, registered)
         if job.offsets is None:
-            self._tracker.mark(job.first_offset, offset)
+            if offset >= job.first_offset:
+                self._tracker.mark(job.first_offset, offset)
             return
         for each in job.offsets:
             if each > offset:
@@ -446,7 +528,12 @@ class Coordinator:
                 lane.in_flight = hook
                 jobs.append(hook)
                 continue
-            if self._state != "active" or self._held or not (lane.size or lane.dead_letter):
+            if (
+                self._state != "active"
+                or self._held
+                or self._seek is not None
+                or not (lane.size or lane.dead_letter)
+            ):
                 continue
             if lane.retry_at is not None:
                 if self._clock() < lane.retry_at:

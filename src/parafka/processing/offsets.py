@@ -27,13 +27,14 @@ class OffsetError(ParafkaError):
 class OffsetTracker:
     """Unfinished offsets of one partition, as sorted disjoint inclusive ranges."""
 
-    __slots__ = ("_last_registered", "_open_firsts", "_open_lasts")
+    __slots__ = ("_first_registered", "_last_registered", "_open_firsts", "_open_lasts")
 
     def __init__(self) -> None:
         # Parallel sorted lists: open range i is [_open_firsts[i], _open_lasts[i]].
         self._open_firsts: list[int] = []
         self._open_lasts: list[int] = []
         self._last_registered: int | None = None
+        self._first_registered: int | None = None
 
     def __repr__(self) -> str:
         ranges = list(zip(self._open_firsts, self._open_lasts, strict=True))
@@ -62,6 +63,8 @@ class OffsetTracker:
                 f"offsets [{first}, {last}] are not above the last registered "
                 f"offset {self._last_registered}"
             )
+        if self._first_registered is None:
+            self._first_registered = first
         if self._open_lasts and self._open_lasts[-1] == first - 1:
             self._open_lasts[-1] = last
         else:
@@ -103,6 +106,25 @@ class OffsetTracker:
                 replacement_lasts.append(open_last)
         firsts[lo:hi] = replacement_firsts
         lasts[lo:hi] = replacement_lasts
+
+    def truncate(self, offset: int) -> None:
+        """Forget every registration at or above ``offset`` (a seek: they will be fetched and
+        registered again). Offsets below stay as they are; the committable offset becomes at most
+        ``offset`` (it moves back only when seeking before it, which the user asked for)."""
+        if offset < 0:
+            raise OffsetError(f"invalid offset {offset}")
+        if self._last_registered is None or offset > self._last_registered:
+            return
+        firsts, lasts = self._open_firsts, self._open_lasts
+        keep = bisect_right(firsts, offset - 1)
+        del firsts[keep:]
+        del lasts[keep:]
+        if lasts and lasts[-1] >= offset:
+            lasts[-1] = offset - 1
+        if self._first_registered is None or offset <= self._first_registered:
+            self._last_registered = self._first_registered = None  # nothing fetched remains
+        else:
+            self._last_registered = offset - 1
 
     def is_finished(self, offset: int) -> bool:
         """True when ``offset`` needs no more work: it is at or below the last registered offset
