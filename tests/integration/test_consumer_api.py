@@ -102,15 +102,18 @@ def test_mark_as_consumed_sync_commits_before_returning(
     assert seen_committed == [4]  # committed at the broker before mark_as_consumed_sync returned
 
 
-def test_the_worker_pool_grows_and_shrinks_while_running(
+def test_the_worker_pool_grows_and_shrinks_while_processing_and_loses_nothing(
     kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
 ) -> None:
-    topic = new_topic(partitions=1)
+    topic, group = new_topic(partitions=4), unique_name("g")
+    produce_messages(kafka_bootstrap, topic, ((None, b"{}", i % 4) for i in range(400)))
     scaled: list[parafka.Event] = []
+    record = Record()
 
-    class Noop(parafka.Consumer):
+    class Slowish(parafka.Consumer):
         def consume(self, messages: parafka.Messages) -> None:
-            pass
+            threading.Event().wait(0.002 * len(messages))
+            record.add(messages)
 
     def workers() -> int:
         return sum(t.name.startswith("parafka-worker-") for t in threading.enumerate())
@@ -118,26 +121,27 @@ def test_the_worker_pool_grows_and_shrinks_while_running(
     before = workers()
     app = parafka.App(
         kafka={"bootstrap.servers": kafka_bootstrap},
-        group_id=unique_name("g"),
+        group_id=group,
         concurrency=2,
+        max_messages=5,
         log_events=False,
     )
-    app.topic(topic, Noop)
+    app.topic(topic, Slowish)
     app.monitor.subscribe("workers.scaled", scaled.append)
     with running(app):
-        wait_until(lambda: workers() == before + 2, 10, "2 workers")
-        app.workers.scale(5)
-        wait_until(lambda: workers() == before + 5, 10, "5 workers")
+        wait_until(lambda: record.count() >= 50, 60, "processing on 2 workers")
+        app.workers.scale(6)
+        wait_until(lambda: workers() == before + 6, 10, "6 workers")
+        wait_until(lambda: record.count() >= 200, 60, "processing on 6 workers")
         app.workers.scale(1)
-        wait_until(lambda: workers() == before + 1, 10, "1 worker")
+        wait_until(lambda: workers() == before + 1, 30, "1 worker")
         with pytest.raises(parafka.ConfigurationError, match="integer >= 1"):
             app.workers.scale(0)
-        produce_messages(kafka_bootstrap, topic, ((None, b"{}", 0) for _ in range(3)))
-        group = app.group_id
-        wait_until(
-            lambda: committed(kafka_bootstrap, group, topic, 1) == {0: 3}, 30, "work on 1 worker"
-        )
-    assert [(e["size"], e["change"]) for e in scaled] == [(5, 3), (1, -4)]
+        wait_until(lambda: record.count() == 400, 60, "the rest on 1 worker")
+    assert [(e["size"], e["change"]) for e in scaled] == [(6, 4), (1, -5)]
+    for partition in range(4):
+        assert record.offsets[partition] == list(range(100)), "nothing lost or repeated"
+    assert committed(kafka_bootstrap, group, topic, 4) == end_offsets(kafka_bootstrap, topic)
     deadline = time.monotonic() + 10
     while workers() != before and time.monotonic() < deadline:
         time.sleep(0.05)

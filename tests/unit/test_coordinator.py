@@ -317,3 +317,23 @@ def test_a_consumer_whose_initialized_raises_retries_without_losing_offsets() ->
     assert batch(c.fetched(messages(0, 1))).run() == []
     assert c.committable() == 0
     assert any(e.name == "error.occurred" and e["type"] == "consumer.consume" for e in events)
+
+
+def test_after_an_error_the_retry_starts_after_the_last_marked_message() -> None:
+    class MarksThenFails(parafka.Consumer):
+        calls: ClassVar[list[list[int]]] = []
+
+        def consume(self, messages: parafka.Messages) -> None:
+            MarksThenFails.calls.append([m.offset for m in messages])
+            if len(MarksThenFails.calls) == 1:
+                self.mark_as_consumed(messages[1])  # 0..1 done
+                raise RuntimeError("then it fails")
+
+    clock = Clock()
+    c = coordinator(consumer=MarksThenFails, manual=True, clock=clock)
+    assert batch(c.fetched(messages(0, 4))).run() == []
+    assert c.committable() == 2
+    clock.now += 1.0
+    drive(c, clock, c.due())
+    assert MarksThenFails.calls[0] == [0, 1, 2]  # max_messages=3
+    assert MarksThenFails.calls[1][0] == 2  # the retry starts after the last mark
