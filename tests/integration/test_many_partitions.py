@@ -42,3 +42,31 @@ def test_a_topic_with_1000_partitions_is_consumed_with_a_fixed_set_of_threads(
         assert len(parafka_threads) == 8 + 1 + 1  # workers, one listener, the producer
     assert all(record.offsets[p] == [0, 1, 2] for p in range(1000))
     assert committed(kafka_bootstrap, group, topic, 1000) == end_offsets(kafka_bootstrap, topic)
+
+
+def test_one_group_over_100_topics(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    topics = [new_topic(partitions=1, base=f"t{i}") for i in range(100)]
+    for topic in topics:
+        produce_messages(kafka_bootstrap, topic, ((None, b"x", 0) for _ in range(2)))
+    lock = threading.Lock()
+    seen: dict[str, int] = {}
+
+    class Counting(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            with lock:
+                seen[self.topic] = seen.get(self.topic, 0) + len(messages)
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap},
+        group_id=unique_name("g"),
+        concurrency=4,
+        log_events=False,
+    )
+    for topic in topics:
+        app.topic(topic, Counting, deserializer=parafka.raw_deserializer)
+    assert len(app.subscription_groups()) == 1  # one connection for all of them
+    with running(app):
+        wait_until(lambda: sum(seen.values()) == 200, 120, "2 messages from each of 100 topics")
+    assert seen == dict.fromkeys(topics, 2)

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 import parafka
 from parafka.testing import end_offsets, produce_messages
@@ -88,3 +89,54 @@ def test_resume_ends_a_pause_early_and_seek_goes_back(
         wait_until(lambda: order[-1:] == [11], 60, "the end of the partition")
     assert order == [0, 1, 2, 3, 4, 5, 6, 7, 8, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     assert committed(kafka_bootstrap, group, topic, 1) == {0: 12}
+
+
+def test_a_pause_does_not_survive_revocation_and_reassignment(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    topic, group = new_topic(partitions=1), unique_name("g")
+    produce_messages(kafka_bootstrap, topic, ((None, b"x", 0) for _ in range(6)))
+    lock = threading.Lock()
+    order: list[int] = []
+    paused = threading.Event()
+
+    class Pauser(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            for message in messages:
+                if message.offset == 2 and not paused.is_set():
+                    paused.set()
+                    self.pause(2, timeout=3600)  # an hour
+                    return
+                with lock:
+                    order.append(message.offset)
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap, "partition.assignment.strategy": "range"},
+        group_id=group,
+        max_messages=1,
+        log_events=False,
+    )
+    app.topic(topic, Pauser, deserializer=parafka.raw_deserializer)
+    revoked = threading.Event()
+    app.monitor.subscribe("rebalance.revoked", lambda _e: revoked.set())
+    with running(app):
+        wait_until(paused.is_set, 60, "the pause")
+        # Another member joins (eager: everything is revoked) and leaves again: the partition
+        # comes back, and the hour-long pause is gone with the old assignment.
+        # It pauses what it gets and commits nothing, so it takes no message away.
+        thief = Consumer(
+            {"bootstrap.servers": kafka_bootstrap, "group.id": group, "enable.auto.commit": False}
+        )
+
+        def hold(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            consumer.assign(partitions)
+            consumer.pause(partitions)
+
+        thief.subscribe([topic], on_assign=hold)
+        deadline = time.monotonic() + 60
+        while not revoked.is_set() and time.monotonic() < deadline:
+            thief.consume(1, 0.2)
+        thief.close()
+        wait_until(lambda: order[-1:] == [5], 60, "processing to go on after re-assignment")
+    assert order[:2] == [0, 1]
+    assert order[2:] == [2, 3, 4, 5]  # from the committed offset, without the hour's wait
