@@ -99,7 +99,7 @@ class DemoResult:
 
 
 def run_demo(
-    messages: int = 3_000,
+    messages: int = 6_000,
     partitions: int = 10,
     concurrency: int = 10,
     *,

@@ -12,7 +12,7 @@ from parafka.errors import ParafkaError
 
 @click.command()
 @click.option(
-    "--messages", default=3_000, show_default=True, type=click.IntRange(1), help="Workload size."
+    "--messages", default=6_000, show_default=True, type=click.IntRange(1), help="Workload size."
 )
 @click.option(
     "--partitions",
