@@ -33,6 +33,7 @@ from parafka.dead_letters import DeadLetterQueue
 from parafka.errors import ConfigurationError
 from parafka.instrumentation import LoggingSubscriber, Monitor
 from parafka.messages import Deserializer, json_deserializer
+from parafka.processing.coroutines import CoroutineRunner
 from parafka.processing.virtual import VirtualPartitions
 from parafka.processing.workers import WorkerPool
 from parafka.producing import SharedProducer
@@ -91,6 +92,7 @@ class App:
         self._stop_requested = threading.Event()
         self._clean = True
         self.critical_error: BaseException | None = None
+        self._runner: CoroutineRunner | None = None
         #: The app's shared producer (created at start): dead letters and ``Consumer.produce``.
         self.producer: SharedProducer | None = None
 
@@ -187,6 +189,8 @@ class App:
             counts: dict[str, int] = {}
             redact_secrets_of(self.kafka)
             self.producer = SharedProducer(self.kafka, LIBRDKAFKA_LOG)
+            if any(route.asynchronous for route in self._routes):
+                self._runner = CoroutineRunner(self.workers.jobs)
             try:
                 for group in self.subscription_groups():
                     counts[group.group_id] = counts.get(group.group_id, 0) + 1
@@ -204,6 +208,7 @@ class App:
                             producer=self.producer,
                             # Static membership: each connection of a group needs its own id.
                             instance_id=f"{instance}{suffix}" if instance and suffix else None,
+                            runner=self._runner,
                         )
                     )
             except BaseException:
@@ -276,13 +281,14 @@ class App:
             listener.join(max(0.0, deadline - time.monotonic()) + 30.0)
         if self.producer is not None:
             self.producer.close(max(1.0, deadline - time.monotonic()))
-        hanging = self.workers.busy()
+        hanging = [f"{b.job} on {b.worker} for {b.running_for:.1f} s" for b in self.workers.busy()]
+        for listener in self._listeners:
+            hanging.extend(f"{job} (async)" for job in listener.running_coroutines())
         if hanging:
-            self.monitor.publish(
-                "shutdown.hanging",
-                jobs=[f"{b.job} on {b.worker} for {b.running_for:.1f} s" for b in hanging],
-            )
+            self.monitor.publish("shutdown.hanging", jobs=hanging)
         workers_done = self.workers.stop(max(0.0, deadline - time.monotonic()) if hanging else 5.0)
+        if self._runner is not None:
+            self._runner.stop()
         clean = not hanging and workers_done
         self.monitor.publish("app.stopped", group_id=self.group_id, clean=clean)
         return clean

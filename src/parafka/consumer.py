@@ -30,7 +30,11 @@ class Consumer:
     _parafka_producer: SharedProducer | None = None
 
     def consume(self, messages: Messages) -> None:
-        """Process one batch (one partition, offset order). Raising retries it later."""
+        """Process one batch (one partition, offset order). Raising retries it later.
+
+        May be ``async def``: then it runs on the app's event loop thread, many partitions (and
+        lanes) awaiting at once. Inside it, prefer ``mark_as_consumed`` (``produce`` and
+        ``mark_as_consumed_sync`` wait, blocking the loop meanwhile)."""
         raise NotImplementedError(f"{type(self).__name__} must implement consume(messages)")
 
     def initialized(self) -> None:

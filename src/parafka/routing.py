@@ -44,6 +44,8 @@ class Route:
     pause_timeout: float | None = None  # None: the app's setting
     pause_max_timeout: float | None = None
     topic_config: TopicConfig | None = None
+    #: ``consume`` is ``async def``: it runs on the app's event loop thread.
+    asynchronous: bool = False
 
     def __repr__(self) -> str:
         return (
@@ -153,6 +155,7 @@ class ConsumerGroup:
             pause_timeout=pause[0],
             pause_max_timeout=pause[1],
             topic_config=config,
+            asynchronous=inspect.iscoroutinefunction(consumer.consume),
         )
         self._app._add_route(route)
         return route

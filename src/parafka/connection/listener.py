@@ -32,6 +32,7 @@ from parafka.connection.client import build_client, client_config, is_incrementa
 from parafka.instrumentation import Monitor
 from parafka.processing import progress
 from parafka.processing.coordinator import Coordinator
+from parafka.processing.coroutines import CoroutineRunner
 from parafka.processing.workers import JobsQueue
 from parafka.producing import SharedProducer
 from parafka.routing import SubscriptionGroup
@@ -55,6 +56,7 @@ class Listener:
         thread_name: str,
         producer: SharedProducer | None = None,
         instance_id: str | None = None,
+        runner: CoroutineRunner | None = None,
     ) -> None:
         self.group = group
         self._settings = settings
@@ -62,6 +64,7 @@ class Listener:
         self._monitor = monitor
         self._on_critical = on_critical
         self._producer = producer
+        self._runner = runner
         config = client_config({**kafka, **group.kafka}, group.group_id)
         if instance_id is not None:
             config["group.instance.id"] = instance_id
@@ -140,6 +143,14 @@ class Listener:
             f"{self._thread.name}: {len(coordinators)} partitions, {len(self._paused)} paused, "
             f"{in_flight} jobs in flight, {backlog} messages in backlogs"
         )
+
+    def running_coroutines(self) -> list[str]:
+        """Async batches still in flight (for the hang report, after the listener stopped)."""
+        found: list[str] = []
+        for coordinator in [*self._coordinators.values(), *self._retired.values()]:
+            if coordinator.route.asynchronous:
+                found.extend(job.describe() for job in coordinator.in_flight())
+        return found
 
     def notify(self, coordinator: Coordinator) -> None:
         """A coordinator's offsets or backlog changed (called from any thread)."""
@@ -390,6 +401,7 @@ class Listener:
                 predecessor=predecessor,
                 finished=finished.get(key, ()),
                 producer=self._producer,
+                runner=self._runner,
                 commit=self.commit_now,
             )
             self._paused.discard(key)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
     from parafka.config import Settings
     from parafka.consumer import Consumer
+    from parafka.processing.coroutines import CoroutineRunner
     from parafka.producing import SharedProducer
     from parafka.routing import Route
 
@@ -60,6 +61,7 @@ class Coordinator:
         commit: Callable[[Coordinator, float], bool] | None = None,
         finished: Sequence[tuple[int, int]] = (),
         producer: SharedProducer | None = None,
+        runner: CoroutineRunner | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.route = route
@@ -72,6 +74,8 @@ class Coordinator:
         self._on_critical = on_critical
         self._clock = clock
         self._producer = producer
+        #: Where ``async def consume`` runs (None when the app has no async consumer).
+        self.runner = runner
         self._commit = commit
         self._eof = False  # the end of the partition was reached: eofed() once drained
         self._high_watermark: int | None = None  # guarded by _lock

@@ -104,6 +104,10 @@ class ConsumeJob(Job):
                 coordinator.partition,
                 self.high_watermark,
             )
+            runner = coordinator.runner
+            if runner is not None and coordinator.route.asynchronous:
+                runner.submit(self, consumer, batch)  # the loop thread reports when done
+                return []
             consumer._parafka_job = self
             try:
                 consumer.consume(batch)
