@@ -33,8 +33,8 @@ class Consumer:
         """Process one batch (one partition, offset order). Raising retries it later.
 
         May be ``async def``: then it runs on the app's event loop thread, many partitions (and
-        lanes) awaiting at once. Inside it, prefer ``mark_as_consumed`` (``produce`` and
-        ``mark_as_consumed_sync`` wait, blocking the loop meanwhile)."""
+        lanes) awaiting at once. Inside it, use ``await self.produce_async(...)`` and
+        ``mark_as_consumed`` (``produce`` and ``mark_as_consumed_sync`` would block the loop)."""
         raise NotImplementedError(f"{type(self).__name__} must implement consume(messages)")
 
     def initialized(self) -> None:
@@ -90,6 +90,20 @@ class Consumer:
         if job is None:
             raise RuntimeError(f"{what}() is only valid inside consume()")
         return job
+
+    async def produce_async(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        headers: list[tuple[str, str | bytes | None]] | None = None,
+    ) -> None:
+        """:meth:`produce` for ``async def consume``: awaits the broker's ack without blocking
+        the event loop."""
+        producer = self._parafka_producer
+        if producer is None:
+            raise RuntimeError("produce_async() needs a consumer created by a running parafka.App")
+        await producer.send_async(topic, value, key, headers)
 
     def mark_as_consumed(self, message: Message) -> bool:
         """Mark ``message`` and the messages before it in this batch as processed.

@@ -7,6 +7,7 @@ flushes. Each send resolves its own ``Future`` from the delivery callback.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Mapping, Sequence
@@ -98,6 +99,40 @@ class SharedProducer:
                 if self._stopping.wait(0.05):
                     raise KafkaException("the producer is closing") from None
         done.result(timeout)
+
+    async def send_async(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Sequence[tuple[str, str | bytes | None]] | None = None,
+    ) -> None:
+        """Like :meth:`send`, awaiting the ack on the running event loop instead of blocking."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def settle(error: KafkaError | None) -> None:
+            if done.done():
+                return
+            if error is None:
+                done.set_result(None)
+            else:
+                done.set_exception(KafkaException(error))
+
+        def delivered(error: KafkaError | None, _message: object) -> None:
+            loop.call_soon_threadsafe(settle, error)  # runs on the poll thread
+
+        while True:
+            try:
+                self._producer.produce(
+                    topic, value=value, key=key, headers=list(headers or []), on_delivery=delivered
+                )
+                break
+            except BufferError:
+                if self._stopping.is_set():
+                    raise KafkaException("the producer is closing") from None
+                await asyncio.sleep(0.05)
+        await done
 
     def close(self, timeout: float) -> int:
         """Flush what is queued (at most ``timeout`` s) and stop; returns undelivered count."""

@@ -89,3 +89,28 @@ def test_an_async_consumer_that_raises_is_retried_in_order(
     assert failed == [7]
     assert seen == list(range(20))  # 5 and 6 were marked before the failure: not repeated
     assert committed(kafka_bootstrap, group, topic, 1) == {0: 20}
+
+
+def test_an_async_consumer_produces_without_blocking_the_loop(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    topic, audit = new_topic(partitions=4), new_topic(partitions=1, base="audit")
+    produce_messages(kafka_bootstrap, topic, ((None, b"%d" % i, i % 4) for i in range(40)))
+    done = [0]
+    lock = threading.Lock()
+
+    class Auditing(parafka.Consumer):
+        async def consume(self, messages: parafka.Messages) -> None:
+            await asyncio.gather(
+                *(self.produce_async(audit, value=m.value, key=b"k") for m in messages)
+            )
+            with lock:
+                done[0] += len(messages)
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap}, group_id=unique_name("g"), log_events=False
+    )
+    app.topic(topic, Auditing, deserializer=parafka.raw_deserializer)
+    with running(app):
+        wait_until(lambda: done[0] == 40, 60, "40 messages")
+        assert end_offsets(kafka_bootstrap, audit) == {0: 40}  # all acknowledged already
