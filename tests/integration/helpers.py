@@ -89,6 +89,26 @@ def server(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+def recording_env(bootstrap: str, topic: str, group: str, **settings: str) -> dict[str, str]:
+    """Environment for ``tests.integration.apps.recording``: ``out="..."`` is RECORDING_OUT,
+    ``hang="0:5"`` is RECORDING_HANG, and so on."""
+    env = {"RECORDING_BOOTSTRAP": bootstrap, "RECORDING_TOPIC": topic, "RECORDING_GROUP": group}
+    env.update({f"RECORDING_{name.upper()}": value for name, value in settings.items()})
+    return env
+
+
+@contextmanager
+def serving(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """:func:`server` for the block; killed at the end if it still runs."""
+    process = server(env, log)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
 def read_record(path: Path) -> list[list[str]]:
     if not path.exists():
         return []

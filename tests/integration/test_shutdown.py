@@ -12,7 +12,7 @@ import pytest
 
 from parafka.testing import produce_messages
 
-from .helpers import committed, read_record, server, wait_until
+from .helpers import committed, read_record, recording_env, serving, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -29,16 +29,11 @@ def test_a_hanging_job_exits_2_and_its_message_is_processed_after_restart(
 ) -> None:
     topic, group = new_topic(partitions=2), unique_name("g")
     produce_messages(kafka_bootstrap, topic, ((None, b"x", i % 2) for i in range(20)))
-    env = {
-        "RECORDING_BOOTSTRAP": kafka_bootstrap,
-        "RECORDING_TOPIC": topic,
-        "RECORDING_GROUP": group,
-        "RECORDING_SHUTDOWN_TIMEOUT": "3",
-        "RECORDING_MAX_MESSAGES": "1",
-    }
     first_out, console = tmp_path / "first.log", tmp_path / "first.console"
-    hung = server({**env, "RECORDING_OUT": str(first_out), "RECORDING_HANG": "0:5"}, console)
-    try:
+    env = recording_env(kafka_bootstrap, topic, group, shutdown_timeout="3", max_messages="1")
+    with serving(
+        {**env, "RECORDING_OUT": str(first_out), "RECORDING_HANG": "0:5"}, console
+    ) as hung:
         # Partition 1 completes; partition 0 stops at offset 5 (0..4 done, 5 hangs).
         wait_until(
             lambda: (
@@ -50,25 +45,18 @@ def test_a_hanging_job_exits_2_and_its_message_is_processed_after_restart(
         )
         hung.send_signal(signal.SIGTERM)
         code = hung.wait(60)
-    finally:
-        if hung.poll() is None:
-            hung.kill()
     output = console.read_text()
     assert code == 2, output[-3000:]
     assert f"{group}/{topic}/0 offsets 5..5" in output  # the hanging job is named
     assert committed(kafka_bootstrap, group, topic, 2) == {0: 5, 1: 10}
 
     second_out = tmp_path / "second.log"
-    second = server({**env, "RECORDING_OUT": str(second_out)}, tmp_path / "second.console")
-    try:
+    with serving({**env, "RECORDING_OUT": str(second_out)}, tmp_path / "second.console") as second:
         wait_until(
             lambda: len(processed(second_out)) == 5, 60, "the rest of partition 0 after restart"
         )
         second.send_signal(signal.SIGTERM)
         assert second.wait(60) == 0
-    finally:
-        if second.poll() is None:
-            second.kill()
     assert processed(second_out) == [(0, i) for i in range(5, 10)]
     assert committed(kafka_bootstrap, group, topic, 2) == {0: 10, 1: 10}
 
@@ -82,25 +70,16 @@ def test_a_second_signal_exits_at_once(
     topic, group = new_topic(partitions=1), unique_name("g")
     produce_messages(kafka_bootstrap, topic, ((None, b"x", 0) for _ in range(3)))
     out, console = tmp_path / "out.log", tmp_path / "console.log"
-    env = {
-        "RECORDING_BOOTSTRAP": kafka_bootstrap,
-        "RECORDING_TOPIC": topic,
-        "RECORDING_GROUP": group,
-        "RECORDING_SHUTDOWN_TIMEOUT": "600",
-        "RECORDING_HANG": "0:1",
-        "RECORDING_OUT": str(out),
-    }
-    process = server(env, console)
-    try:
+    env = recording_env(
+        kafka_bootstrap, topic, group, shutdown_timeout="600", hang="0:1", out=str(out)
+    )
+    with serving(env, console) as process:
         wait_until(lambda: processed(out) == [(0, 0)], 60, "the message before the hang")
         process.send_signal(signal.SIGTERM)
         wait_until(lambda: "app.stopping" in console.read_text(), 30, "the shutdown to begin")
         process.send_signal(signal.SIGTERM)
         # Without the second signal the shutdown would wait 600 s for the hanging job.
         code = process.wait(30)
-    finally:
-        if process.poll() is None:
-            process.kill()
     assert code == 2
     assert "second SIGTERM, exiting now" in console.read_text()
 
@@ -114,22 +93,12 @@ def test_sigttin_logs_diagnostics_and_sigquit_stops_cleanly(
     topic, group = new_topic(partitions=2), unique_name("g")
     produce_messages(kafka_bootstrap, topic, ((None, b"x", i % 2) for i in range(4)))
     out, console = tmp_path / "out.log", tmp_path / "console.log"
-    env = {
-        "RECORDING_BOOTSTRAP": kafka_bootstrap,
-        "RECORDING_TOPIC": topic,
-        "RECORDING_GROUP": group,
-        "RECORDING_OUT": str(out),
-    }
-    process = server(env, console)
-    try:
+    with serving(recording_env(kafka_bootstrap, topic, group, out=str(out)), console) as process:
         wait_until(lambda: len(processed(out)) == 4, 60, "4 messages")
         process.send_signal(signal.SIGTTIN)
         wait_until(lambda: "parafka diagnostics" in console.read_text(), 30, "diagnostics")
         process.send_signal(signal.SIGQUIT)
         code = process.wait(60)
-    finally:
-        if process.poll() is None:
-            process.kill()
     text = console.read_text()
     assert code == 0, text[-3000:]
     assert f"thread parafka-listener-{group}" in text
@@ -147,14 +116,7 @@ def test_sigtstp_quiet_mode_finishes_work_keeps_the_group_and_takes_nothing_new(
     topic, group = new_topic(partitions=2), unique_name("g")
     produce_messages(kafka_bootstrap, topic, ((None, b"x", i % 2) for i in range(10)))
     out, console = tmp_path / "out.log", tmp_path / "console.log"
-    env = {
-        "RECORDING_BOOTSTRAP": kafka_bootstrap,
-        "RECORDING_TOPIC": topic,
-        "RECORDING_GROUP": group,
-        "RECORDING_OUT": str(out),
-    }
-    process = server(env, console)
-    try:
+    with serving(recording_env(kafka_bootstrap, topic, group, out=str(out)), console) as process:
         wait_until(lambda: len(processed(out)) == 10, 60, "10 messages")
         process.send_signal(signal.SIGTSTP)
         wait_until(lambda: "listener.quieted" in console.read_text(), 30, "quiet mode")
@@ -165,9 +127,6 @@ def test_sigtstp_quiet_mode_finishes_work_keeps_the_group_and_takes_nothing_new(
         assert len(processed(out)) == 10
         process.send_signal(signal.SIGTERM)
         code = process.wait(60)
-    finally:
-        if process.poll() is None:
-            process.kill()
     text = console.read_text()
     assert code == 0, text[-3000:]
     assert "rebalance.revoked" not in text.split("listener.quieted")[1].split("app.stopping")[0]
