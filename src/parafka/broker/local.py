@@ -19,7 +19,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from parafka.broker.jars import file_lock, resolve_jars
@@ -303,6 +303,30 @@ class LocalBroker:
             f"the Kafka broker {self.name!r} did not accept clients on {info.bootstrap} within "
             f"{timeout:.0f} s.\n{self.failure_report()}"
         )
+
+    def restart(self, previous: BrokerInfo, timeout: float = DEFAULT_START_TIMEOUT) -> BrokerInfo:
+        """Start again a broker that was stopped by a signal (for fault injection): the same
+        ports and the same data directory, not formatted again. ``previous`` is what
+        :meth:`start` returned; the broker must not be running (its record may be gone)."""
+        with file_lock(self._lock_file):
+            running = self.status()
+            if running is not None:
+                raise BrokerAlreadyRunning(self.name, running.bootstrap, running.pid)
+            if not (self.directory / "data" / "meta.properties").is_file():
+                raise BrokerError(f"the broker {self.name!r} has no data directory to restart")
+            java = find_java()
+            lib = resolve_jars(self.home, previous.kafka_version)
+            # Kafka binds with SO_REUSEADDR, so the ports' TIME_WAIT sockets do not stop it.
+            pid = self._launch(java.executable, lib)
+            info = replace(previous, pid=pid, started_at=time.time())
+            self._state_file.write_text(json.dumps(asdict(info), indent=2))
+            try:
+                self._wait_ready(info, timeout)
+            except BaseException:
+                self._terminate(pid, DEFAULT_STOP_TIMEOUT)
+                self._state_file.unlink(missing_ok=True)
+                raise
+            return info
 
     # -- stop --------------------------------------------------------------------------------
 
