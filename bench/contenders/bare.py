@@ -1,0 +1,50 @@
+"""The bare confluent-kafka loop: ``consume(500)`` and nothing else (the overhead ceiling).
+
+One thread; each message's cost is paid inline, so for IO workloads it is concurrency 1.
+Offsets are auto-committed by librdkafka (its defaults).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+from confluent_kafka import Consumer, KafkaException
+
+from bench.contenders.common import Recorder, Spec
+
+_LOG = logging.getLogger("bench.bare")
+_LOG.addHandler(logging.NullHandler())
+
+
+def run(spec: Spec, recorder: Recorder) -> None:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": spec.bootstrap,
+            "group.id": spec.group,
+            "auto.offset.reset": "earliest",
+            "logger": _LOG,
+            **spec.options.get("kafka", {}),
+        }
+    )
+    timed = spec.cost_ms > 0 or bool(spec.partition_cost_ms) or spec.latency
+    try:
+        consumer.subscribe([spec.topic])
+        while not recorder.done.is_set():
+            batch = consumer.consume(500, 0.1)
+            if not batch:
+                continue
+            runs: dict[int, list[bytes | None]] = defaultdict(list)
+            for message in batch:
+                if message.error() is not None:
+                    raise KafkaException(message.error())
+                partition = message.partition()
+                assert partition is not None
+                if timed:
+                    recorder.process(partition, message.value())
+                else:
+                    runs[partition].append(None)
+            for partition, values in runs.items():
+                recorder.record_many(partition, len(values))
+    finally:
+        consumer.close()

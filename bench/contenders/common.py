@@ -1,0 +1,264 @@
+"""What every contender shares: the spec it is given, the recorder it calls, the result it prints.
+
+Standard library only: this module runs inside each peer's own virtualenv.
+
+Thread ownership: :class:`Recorder` is called from whatever threads (or event loop) the contender
+processes messages on; ``_lock`` guards its counters. The main thread of the contender process
+only waits on ``Recorder.done`` and reads the summary afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["RESULT_PREFIX", "Outcome", "Recorder", "Spec", "Usage", "sent_at", "stamp_value"]
+
+#: The line the contender process prints its result on: ``RESULT_PREFIX + json``.
+RESULT_PREFIX = "BENCH-RESULT "
+
+#: Width of the send-time stamp at the start of a latency workload's values.
+STAMP_WIDTH = 20
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One contender run of one workload.
+
+    ``expected[p]`` is how many messages of partition ``p`` must be processed before the run
+    ends; partitions not in it (a slow partition in the skew workload) are consumed but not
+    waited for. Each message costs ``cost_ms`` of blocking sleep (IO stand-in), or
+    ``partition_cost_ms[p]`` for the partitions listed there.
+    """
+
+    contender: str
+    bootstrap: str
+    topic: str
+    group: str
+    partitions: int
+    concurrency: int
+    expected: dict[int, int]
+    cost_ms: float = 0.0
+    partition_cost_ms: dict[int, float] = field(default_factory=dict)
+    latency: bool = False  # values start with the producer's send time, see stamp_value
+    timeout_s: float = 600.0
+    options: dict[str, Any] = field(default_factory=dict)  # contender-specific knobs
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Spec:
+        raw = json.loads(text)
+        raw["expected"] = {int(k): int(v) for k, v in raw["expected"].items()}
+        raw["partition_cost_ms"] = {int(k): float(v) for k, v in raw["partition_cost_ms"].items()}
+        return cls(**raw)
+
+    def cost_of(self, partition: int) -> float:
+        """Seconds one message of ``partition`` costs."""
+        return self.partition_cost_ms.get(partition, self.cost_ms) / 1000.0
+
+    @property
+    def total(self) -> int:
+        return sum(self.expected.values())
+
+
+def stamp_value(size: int) -> bytes:
+    """A value of ``size`` bytes that starts with the current wall-clock time."""
+    head = f"{time.time():.6f}".ljust(STAMP_WIDTH).encode()
+    return head + b"x" * max(0, size - len(head))
+
+
+def sent_at(value: bytes | None) -> float | None:
+    """The send time a :func:`stamp_value` value starts with, or None for other values."""
+    if not value or len(value) < STAMP_WIDTH:
+        return None
+    try:
+        return float(value[:STAMP_WIDTH])
+    except ValueError:
+        return None
+
+
+@dataclass
+class _Partition:
+    count: int = 0
+    first: float = 0.0  # monotonic time the first message of it finished
+    last: float = 0.0  # ... and the last one
+    reached: float = 0.0  # when count reached the expected number (0: not yet)
+
+
+class Recorder:
+    """Counts processed messages per partition and says when the expected ones are all done."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self.done = threading.Event()
+        self._lock = threading.Lock()
+        self._costs = {p: spec.cost_of(p) for p in range(spec.partitions)}
+        self._default_cost = spec.cost_ms / 1000.0
+        self._outstanding = {p: n for p, n in spec.expected.items() if n > 0}
+        # guarded by _lock:
+        self._partitions: dict[int, _Partition] = {}
+        self._latencies: list[float] = []
+        self.first_started: float | None = None  # when the first message began processing
+        if not self._outstanding:
+            self.done.set()
+
+    def process(self, partition: int, value: bytes | None) -> None:
+        """Do the workload's work for one message (sleep its cost), then :meth:`record` it."""
+        cost = self._costs.get(partition, self._default_cost)
+        if self.first_started is None:
+            with self._lock:
+                if self.first_started is None:
+                    self.first_started = time.monotonic()
+        if cost > 0:
+            time.sleep(cost)
+        self.record(partition, value)
+
+    async def process_async(self, partition: int, value: bytes | None) -> None:
+        """:meth:`process` for asyncio contenders: the cost is an ``asyncio.sleep``."""
+        import asyncio
+
+        cost = self._costs.get(partition, self._default_cost)
+        if self.first_started is None:
+            self.first_started = time.monotonic()
+        if cost > 0:
+            await asyncio.sleep(cost)
+        self.record(partition, value)
+
+    def record(self, partition: int, value: bytes | None) -> None:
+        """One message of ``partition`` finished processing."""
+        self.record_many(partition, 1, (value,))
+
+    def record_many(self, partition: int, count: int, values: Sequence[bytes | None] = ()) -> None:
+        """``count`` messages of ``partition`` finished processing (a batch). ``values`` are
+        needed only by latency workloads, to read the send times from."""
+        now = time.monotonic()
+        latencies: list[float] = []
+        if self.spec.latency:
+            wall = time.time()
+            latencies = [wall - sent for sent in map(sent_at, values) if sent is not None]
+        with self._lock:
+            if self.first_started is None:
+                self.first_started = now
+            state = self._partitions.get(partition)
+            if state is None:
+                state = self._partitions[partition] = _Partition(first=now)
+            state.count += count
+            state.last = now
+            self._latencies.extend(latencies)
+            left = self._outstanding.get(partition)
+            if left is not None:
+                if left <= count:
+                    del self._outstanding[partition]
+                    state.reached = now
+                    if not self._outstanding:
+                        self.done.set()
+                else:
+                    self._outstanding[partition] = left - count
+
+    def outcome(self, usage: Usage, finished: bool, error: str | None = None) -> Outcome:
+        with self._lock:
+            partitions = {
+                p: {"count": s.count, "first": s.first, "last": s.last, "reached": s.reached}
+                for p, s in sorted(self._partitions.items())
+            }
+            latencies = sorted(self._latencies)
+        processed = sum(int(p["count"]) for p in partitions.values())
+        firsts = [p["first"] for p in partitions.values()]
+        reached = [p["reached"] for p in partitions.values() if p["reached"]]
+        began = self.first_started if self.first_started is not None else min(firsts, default=0)
+        ended = max(reached, default=0.0)
+        seconds = ended - began if finished and ended else 0.0
+        return Outcome(
+            contender=self.spec.contender,
+            finished=finished,
+            error=error,
+            processed=processed,
+            seconds=seconds,
+            throughput=self.spec.total / seconds if seconds > 0 else 0.0,
+            began=began,
+            partitions={str(p): v for p, v in partitions.items()},
+            latency_ms=_percentiles(latencies) if latencies else None,
+            cpu_seconds=usage.cpu_seconds(),
+            cpu_us_per_message=usage.cpu_seconds() * 1e6 / processed if processed else 0.0,
+            peak_rss_mb=usage.peak_rss_mb(),
+        )
+
+
+def _percentiles(latencies: list[float]) -> dict[str, float]:
+    def at(q: float) -> float:
+        return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000.0
+
+    return {"count": len(latencies), "p50": at(0.5), "p99": at(0.99), "max": at(1.0)}
+
+
+class Usage:
+    """CPU time of this process since construction (getrusage), and its peak RSS."""
+
+    def __init__(self) -> None:
+        self._start = resource.getrusage(resource.RUSAGE_SELF)
+        self._end: resource.struct_rusage | None = None
+        self._peak_kib: int | None = None
+
+    def stop(self) -> None:
+        self._end = resource.getrusage(resource.RUSAGE_SELF)
+        self._peak_kib = _vm_hwm_kib()
+
+    def cpu_seconds(self) -> float:
+        end = self._end or resource.getrusage(resource.RUSAGE_SELF)
+        return (end.ru_utime - self._start.ru_utime) + (end.ru_stime - self._start.ru_stime)
+
+    def peak_rss_mb(self) -> float:
+        """The process's RSS high-water mark (``VmHWM``).
+
+        Not ``ru_maxrss``: on Linux a child created by fork starts with its parent's maximum,
+        which would charge every contender with the benchmark runner's memory.
+        """
+        if self._peak_kib is None:
+            self._peak_kib = _vm_hwm_kib()
+        return self._peak_kib / 1024.0
+
+
+def _vm_hwm_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # no procfs: the fallback
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a contender process reports (one JSON line on stdout).
+
+    ``seconds`` runs from the first message that began processing to the moment the last
+    expected partition completed, so group joins and start-up are left out. ``partitions``
+    maps each partition to its count and monotonic times (same clock as ``began``).
+    """
+
+    contender: str
+    finished: bool
+    error: str | None
+    processed: int
+    seconds: float
+    throughput: float
+    began: float
+    partitions: dict[str, dict[str, float]]
+    latency_ms: dict[str, float] | None
+    cpu_seconds: float
+    cpu_us_per_message: float
+    peak_rss_mb: float
+    unsupported: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> Outcome:
+        return cls(**json.loads(text))
