@@ -18,13 +18,20 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from parafka.broker.jars import file_lock, resolve_jars
 from parafka.broker.java import find_java
 from parafka.broker.ports import HOST, accepts_connections, free_ports, require_free
+from parafka.broker.security import (
+    SCRAM_MECHANISM,
+    ScramUser,
+    SslCertificate,
+    check_users,
+    listener_properties,
+)
 from parafka.errors import BrokerAlreadyRunning, BrokerError, BrokerStartFailed
 
 #: The Kafka version parafka develops and tests against (4.1 or newer is required).
@@ -64,18 +71,38 @@ def parafka_home(env: Mapping[str, str] | None = None) -> Path:
 
 
 def server_properties(
-    *, port: int, controller_port: int, data_dir: Path, overrides: Mapping[str, str]
+    *,
+    port: int,
+    controller_port: int,
+    data_dir: Path,
+    overrides: Mapping[str, str],
+    sasl_port: int | None = None,
+    ssl_port: int | None = None,
+    keystore: Path | None = None,
 ) -> dict[str, str]:
-    """The broker's settings: single node, loopback only, replication factor 1."""
+    """The broker's settings: single node, loopback only, replication factor 1.
+
+    ``sasl_port`` adds a SASL_PLAINTEXT (SCRAM-SHA-512) listener, ``ssl_port`` an SSL one
+    (``keystore``: a PEM file with the private key and certificate chain); brokers and the
+    controller keep talking over PLAINTEXT.
+    """
+    extra, secured = listener_properties(
+        host=HOST, sasl_port=sasl_port, ssl_port=ssl_port, keystore=keystore
+    )
+    client_listeners = ",".join([f"PLAINTEXT://{HOST}:{port}", *extra])
+    protocols = ",".join(
+        ["CONTROLLER:PLAINTEXT", "PLAINTEXT:PLAINTEXT"]
+        + [f"{name}:{name}" for name in (e.split("://", 1)[0] for e in extra)]
+    )
     properties = {
         "process.roles": "broker,controller",
         "node.id": "1",
         "controller.quorum.voters": f"1@{HOST}:{controller_port}",
-        "listeners": f"PLAINTEXT://{HOST}:{port},CONTROLLER://{HOST}:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://{HOST}:{port}",
+        "listeners": f"{client_listeners},CONTROLLER://{HOST}:{controller_port}",
+        "advertised.listeners": client_listeners,
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "listener.security.protocol.map": protocols,
         "log.dirs": str(data_dir),
         "num.partitions": "1",
         "default.replication.factor": "1",
@@ -86,6 +113,7 @@ def server_properties(
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
+        **secured,
     }
     properties.update(overrides)
     return properties
@@ -103,6 +131,17 @@ class BrokerInfo:
     kafka_version: str
     directory: str
     started_at: float
+    #: ``host:port`` of the SASL_PLAINTEXT (SCRAM-SHA-512) listener, if opened.
+    sasl_bootstrap: str | None = None
+    #: ``host:port`` of the SSL listener, if opened.
+    ssl_bootstrap: str | None = None
+    #: Names of the SCRAM users seeded at start (never their passwords).
+    scram_users: tuple[str, ...] = ()
+
+    @property
+    def sasl_mechanism(self) -> str | None:
+        """The SASL mechanism of the SASL_PLAINTEXT listener, if opened."""
+        return SCRAM_MECHANISM if self.sasl_bootstrap else None
 
 
 class LocalBroker:
@@ -184,31 +223,58 @@ class LocalBroker:
         controller_port: int | None = None,
         overrides: Mapping[str, str] | None = None,
         timeout: float = DEFAULT_START_TIMEOUT,
+        scram_users: Iterable[ScramUser] = (),
+        sasl_port: int | None = None,
+        ssl: SslCertificate | None = None,
+        ssl_port: int | None = None,
     ) -> BrokerInfo:
         """Start the broker and return once it answers metadata requests.
 
+        Besides the PLAINTEXT listener: ``scram_users`` opens a SASL_PLAINTEXT listener where
+        those SCRAM-SHA-512 users log in (on ``sasl_port``, else a free port); ``ssl`` opens an
+        SSL listener with that certificate (on ``ssl_port``, else a free port).
+
         Raises :class:`BrokerAlreadyRunning` if this name already runs, and another
-        :class:`BrokerError` naming the cause when Java, Maven, a port or the broker fails.
+        :class:`BrokerError` naming the cause when an option, Java, Maven, a port or the broker
+        fails.
         """
+        users = check_users(scram_users)
+        if sasl_port is not None and not users:
+            raise BrokerError("a SASL port was given but no SCRAM user: add at least one user")
+        if ssl_port is not None and ssl is None:
+            raise BrokerError("an SSL port was given but no SSL certificate and key")
+        if ssl is not None and not isinstance(ssl, SslCertificate):
+            raise BrokerError(f"ssl must be an SslCertificate(certificate, key), got {ssl!r}")
+        keystore_pem = ssl.keystore_pem() if ssl is not None else None
         with file_lock(self._lock_file):
             running = self.status()
             if running is not None:
                 raise BrokerAlreadyRunning(self.name, running.bootstrap, running.pid)
             java = find_java()
             lib = resolve_jars(self.home, kafka_version)
-            port, controller_port = _ports(port, controller_port)
-            self._prepare(port, controller_port, overrides or {})
-            self._format(java.executable, lib)
+            ports = _ports(
+                {
+                    "broker": port,
+                    "controller": controller_port,
+                    **({"SASL": sasl_port} if users else {}),
+                    **({"SSL": ssl_port} if keystore_pem is not None else {}),
+                }
+            )
+            self._prepare(ports, overrides or {}, keystore_pem)
+            self._format(java.executable, lib, users)
             pid = self._launch(java.executable, lib)
             info = BrokerInfo(
                 name=self.name,
                 pid=pid,
-                bootstrap=f"{HOST}:{port}",
-                port=port,
-                controller_port=controller_port,
+                bootstrap=f"{HOST}:{ports['broker']}",
+                port=ports["broker"],
+                controller_port=ports["controller"],
                 kafka_version=kafka_version,
                 directory=str(self.directory),
                 started_at=time.time(),
+                sasl_bootstrap=f"{HOST}:{ports['SASL']}" if "SASL" in ports else None,
+                ssl_bootstrap=f"{HOST}:{ports['SSL']}" if "SSL" in ports else None,
+                scram_users=tuple(user.name for user in users),
             )
             self._state_file.write_text(json.dumps(asdict(info), indent=2))
             try:
@@ -219,16 +285,31 @@ class LocalBroker:
                 raise
             return info
 
-    def _prepare(self, port: int, controller_port: int, overrides: Mapping[str, str]) -> None:
+    def _prepare(
+        self, ports: Mapping[str, int], overrides: Mapping[str, str], keystore_pem: str | None
+    ) -> None:
         data_dir = self.directory / "data"
         logs_dir = self.directory / "logs"
+        keystore = self.directory / "keystore.pem"
         for stale in (data_dir, logs_dir):
             if stale.exists():
                 shutil.rmtree(stale)
+        keystore.unlink(missing_ok=True)
         data_dir.mkdir(parents=True)
         logs_dir.mkdir(parents=True)
+        if keystore_pem is not None:
+            # The private key: readable by this user only.
+            fd = os.open(keystore, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(keystore_pem)
         properties = server_properties(
-            port=port, controller_port=controller_port, data_dir=data_dir, overrides=overrides
+            port=ports["broker"],
+            controller_port=ports["controller"],
+            data_dir=data_dir,
+            overrides=overrides,
+            sasl_port=ports.get("SASL"),
+            ssl_port=ports.get("SSL"),
+            keystore=keystore if keystore_pem is not None else None,
         )
         lines = [f"{key}={value}" for key, value in properties.items()]
         (self.directory / "server.properties").write_text("\n".join(lines) + "\n")
@@ -247,22 +328,36 @@ class LocalBroker:
             *args,
         ]
 
-    def _format(self, java: str, lib: Path) -> None:
+    def _format(self, java: str, lib: Path, users: tuple[ScramUser, ...]) -> None:
+        """Format a fresh data directory, seeding the SCRAM users' credentials."""
         config = str(self.directory / "server.properties")
         cluster_id = self._run_tool(java, lib, "kafka.tools.StorageTool", "random-uuid").split()[-1]
+        scram = [arg for user in users for arg in ("--add-scram", user.storage_argument())]
         self._run_tool(
-            java, lib, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", config
+            java,
+            lib,
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            config,
+            *scram,
+            secrets=[user.password for user in users],
         )
 
-    def _run_tool(self, java: str, lib: Path, *args: str) -> str:
+    def _run_tool(self, java: str, lib: Path, *args: str, secrets: Iterable[str] = ()) -> str:
         command = self._java_command(java, lib, *args)
         completed = subprocess.run(
             command, capture_output=True, text=True, timeout=120, check=False
         )
         if completed.returncode != 0:
-            output = (completed.stdout + completed.stderr).strip().splitlines()[-20:]
+            output = (completed.stdout + completed.stderr).strip()
+            for secret in secrets:
+                output = output.replace(secret, "***")
+            tail = output.splitlines()[-20:]
             raise BrokerStartFailed(
-                f"{args[0]} {args[1]} failed (exit {completed.returncode}):\n" + "\n".join(output)
+                f"{args[0]} {args[1]} failed (exit {completed.returncode}):\n" + "\n".join(tail)
             )
         return completed.stdout
 
@@ -296,7 +391,16 @@ class LocalBroker:
                     f"the Kafka broker {self.name!r} exited while starting.\n"
                     f"{self.failure_report()}"
                 )
-            if accepts_connections(info.port) and _answers_metadata(info.bootstrap):
+            secured = [
+                int(address.rsplit(":", 1)[1])
+                for address in (info.sasl_bootstrap, info.ssl_bootstrap)
+                if address is not None
+            ]
+            if (
+                accepts_connections(info.port)
+                and all(accepts_connections(port) for port in secured)
+                and _answers_metadata(info.bootstrap)
+            ):
                 return
             time.sleep(0.2)
         raise BrokerStartFailed(
@@ -363,20 +467,24 @@ class LocalBroker:
     def _read_state(self) -> BrokerInfo | None:
         try:
             raw = json.loads(self._state_file.read_text())
+            raw["scram_users"] = tuple(raw.get("scram_users", ()))
             return BrokerInfo(**raw)
         except (OSError, ValueError, TypeError):
             return None
 
 
-def _ports(port: int | None, controller_port: int | None) -> tuple[int, int]:
-    if port is not None:
-        require_free(port, "broker")
-    if controller_port is not None:
-        require_free(controller_port, "controller")
-    if port is not None and port == controller_port:
-        raise BrokerError(f"the broker and controller ports must differ (both are {port})")
-    picked = iter(p for p in free_ports(3) if p not in (port, controller_port))
-    return (port or next(picked), controller_port or next(picked))
+def _ports(wanted: Mapping[str, int | None]) -> dict[str, int]:
+    """Each listener's port: the one asked for (checked free and distinct) or a free one."""
+    given = {what: port for what, port in wanted.items() if port is not None}
+    for what, port in given.items():
+        require_free(port, what)
+    owners: dict[int, str] = {}
+    for what, port in given.items():
+        if port in owners:
+            raise BrokerError(f"the {owners[port]} and {what} ports must differ (both are {port})")
+        owners[port] = what
+    picked = iter(p for p in free_ports(len(wanted) + len(given)) if p not in owners)
+    return {what: port if port is not None else next(picked) for what, port in wanted.items()}
 
 
 def _alive(pid: int) -> bool:
