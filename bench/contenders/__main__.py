@@ -4,7 +4,9 @@ The main thread imports ``bench.contenders.<name>`` and calls its ``run(spec, re
 consumes until ``recorder.done`` is set, shuts its framework down and returns. A watchdog thread
 prints the outcome the moment the expected messages are done (so CPU time stops there, not after
 the framework's shutdown), or a failed outcome when ``spec.timeout_s`` passes, and ends the
-process if the framework does not stop within :data:`SHUTDOWN_GRACE` seconds.
+process if the framework does not stop within :data:`SHUTDOWN_GRACE` seconds. A ``run`` that
+raises :class:`~bench.contenders.common.Unsupported` is reported with ``Outcome.unsupported`` set
+to its reason (not finished, no error).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import threading
 import time
 import traceback
 
-from bench.contenders.common import RESULT_PREFIX, Recorder, Spec, Usage
+from bench.contenders.common import RESULT_PREFIX, Recorder, Spec, Unsupported, Usage
 
 SHUTDOWN_GRACE = 30.0
 
@@ -59,6 +61,13 @@ def main(argv: list[str]) -> int:
     threading.Thread(target=watchdog, name="bench-watchdog", daemon=True).start()
     try:
         module.run(spec, recorder)
+    except Unsupported as exc:
+        if not reported.is_set():
+            usage.stop()
+            reason = str(exc) or type(exc).__name__
+            _emit(recorder.outcome(usage, False, None, unsupported=reason).to_json())
+        sys.stdout.flush()
+        os._exit(0)
     except BaseException as exc:
         traceback.print_exc()
         if not reported.is_set():

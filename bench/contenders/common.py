@@ -17,13 +17,28 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["RESULT_PREFIX", "Outcome", "Recorder", "Spec", "Usage", "sent_at", "stamp_value"]
+__all__ = [
+    "RESULT_PREFIX",
+    "Outcome",
+    "Recorder",
+    "Spec",
+    "Unsupported",
+    "Usage",
+    "sent_at",
+    "stamp_value",
+]
 
 #: The line the contender process prints its result on: ``RESULT_PREFIX + json``.
 RESULT_PREFIX = "BENCH-RESULT "
 
 #: Width of the send-time stamp at the start of a latency workload's values.
 STAMP_WIDTH = 20
+
+
+class Unsupported(Exception):
+    """Raised by a contender's ``run`` when the workload cannot be run with its framework at all
+    (not merely slowly). The contender process reports the reason as ``Outcome.unsupported``
+    instead of an error."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +121,8 @@ class Recorder:
         self._partitions: dict[int, _Partition] = {}
         self._latencies: list[float] = []
         self.first_started: float | None = None  # when the first message began processing
+        # Latencies count for messages sent from here on (first record + the warm-up):
+        self._counted_from: float | None = None
         if not self._outstanding:
             self.done.set()
 
@@ -142,7 +159,14 @@ class Recorder:
         latencies: list[float] = []
         if self.spec.latency:
             wall = time.time()
-            latencies = [wall - sent for sent in map(sent_at, values) if sent is not None]
+            if self._counted_from is None:
+                self._counted_from = wall + float(self.spec.options.get("latency_warmup_s", 0))
+            counted_from = self._counted_from
+            latencies = [
+                wall - sent
+                for sent in map(sent_at, values)
+                if sent is not None and sent >= counted_from
+            ]
         with self._lock:
             if self.first_started is None:
                 self.first_started = now
@@ -162,7 +186,13 @@ class Recorder:
                 else:
                     self._outstanding[partition] = left - count
 
-    def outcome(self, usage: Usage, finished: bool, error: str | None = None) -> Outcome:
+    def outcome(
+        self,
+        usage: Usage,
+        finished: bool,
+        error: str | None = None,
+        unsupported: str | None = None,
+    ) -> Outcome:
         with self._lock:
             partitions = {
                 p: {"count": s.count, "first": s.first, "last": s.last, "reached": s.reached}
@@ -188,6 +218,7 @@ class Recorder:
             cpu_seconds=usage.cpu_seconds(),
             cpu_us_per_message=usage.cpu_seconds() * 1e6 / processed if processed else 0.0,
             peak_rss_mb=usage.peak_rss_mb(),
+            unsupported=unsupported,
         )
 
 
