@@ -6,6 +6,9 @@
     ├── ConfigurationError      bad settings, raised at configuration/start time
     ├── DeserializationError    a message's value could not be turned into its payload
     ├── DeadLetterError         a message could not be sent to its dead letter queue
+    ├── SecurityError           the broker refused the connection's login or TLS handshake
+    │   ├── AuthenticationFailed    (fatal: stops the app; see connection/security.py)
+    │   └── SslHandshakeFailed
     └── BrokerError             the local development broker (``parafka broker``)
         ├── BrokerAlreadyRunning
         ├── JavaNotFound
@@ -17,6 +20,7 @@
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationFailed",
     "BrokerAlreadyRunning",
     "BrokerError",
     "BrokerStartFailed",
@@ -27,6 +31,8 @@ __all__ = [
     "MavenError",
     "ParafkaError",
     "PortInUse",
+    "SecurityError",
+    "SslHandshakeFailed",
 ]
 
 
@@ -55,6 +61,18 @@ class DeserializationError(ParafkaError):
 
 class DeadLetterError(ParafkaError):
     """The dead letter queue did not acknowledge a message; it will be sent again."""
+
+
+class SecurityError(ParafkaError):
+    """A connection's security settings do not work with the broker; the app stops."""
+
+
+class AuthenticationFailed(SecurityError):
+    """The broker refused the SASL login (wrong user, password or mechanism)."""
+
+
+class SslHandshakeFailed(SecurityError):
+    """The TLS handshake failed (e.g. the broker's certificate is not signed by a trusted CA)."""
 
 
 class BrokerError(ParafkaError):

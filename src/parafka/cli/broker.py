@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
 from parafka.broker import DEFAULT_KAFKA_VERSION, BrokerInfo, LocalBroker
+from parafka.broker.security import ScramUser, SslCertificate
 from parafka.errors import BrokerAlreadyRunning, BrokerError
 
 _NAME = click.option(
@@ -15,10 +17,27 @@ _NAME = click.option(
 
 
 def _describe(info: BrokerInfo) -> str:
+    secured = ""
+    if info.sasl_bootstrap:
+        users = ", ".join(info.scram_users)
+        secured += f", SASL_PLAINTEXT {info.sasl_bootstrap} ({info.sasl_mechanism}: {users})"
+    if info.ssl_bootstrap:
+        secured += f", SSL {info.ssl_bootstrap}"
     return (
-        f"broker {info.name!r}: Kafka {info.kafka_version} at {info.bootstrap} "
+        f"broker {info.name!r}: Kafka {info.kafka_version} at {info.bootstrap}{secured} "
         f"(controller {info.controller_port}, pid {info.pid}, dir {info.directory})"
     )
+
+
+def _ssl_certificate(certificate: Path | None, key: Path | None) -> SslCertificate | None:
+    if certificate is None and key is None:
+        return None
+    if certificate is None or key is None:
+        missing = "--ssl-certificate" if certificate is None else "--ssl-key"
+        raise BrokerError(
+            f"an SSL listener needs both --ssl-certificate and --ssl-key: {missing} is missing"
+        )
+    return SslCertificate(certificate, key)
 
 
 def _parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
@@ -47,6 +66,25 @@ def broker() -> None:
 @click.option("--kafka-version", default=DEFAULT_KAFKA_VERSION, show_default=True)
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE", help="Extra broker setting.")
 @click.option("--timeout", default=120.0, show_default=True, help="Seconds to wait until ready.")
+@click.option(
+    "--scram-user",
+    "scram_users",
+    multiple=True,
+    metavar="NAME:PASSWORD",
+    help="Open a SASL_PLAINTEXT listener (SCRAM-SHA-512) with this user; repeat for more.",
+)
+@click.option("--sasl-port", type=click.IntRange(1, 65535), help="SASL port (default: free).")
+@click.option(
+    "--ssl-certificate",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Open an SSL listener with this PEM certificate (chain); needs --ssl-key.",
+)
+@click.option(
+    "--ssl-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The SSL certificate's private key (PEM, unencrypted PKCS#8).",
+)
+@click.option("--ssl-port", type=click.IntRange(1, 65535), help="SSL port (default: free).")
 def start(
     name: str,
     port: int | None,
@@ -54,10 +92,24 @@ def start(
     kafka_version: str,
     settings: tuple[str, ...],
     timeout: float,
+    scram_users: tuple[str, ...],
+    sasl_port: int | None,
+    ssl_certificate: Path | None,
+    ssl_key: Path | None,
+    ssl_port: int | None,
 ) -> None:
-    """Start a broker and print its bootstrap address (on stdout, alone)."""
+    """Start a broker and print its bootstrap address (on stdout, alone).
+
+    The SASL_PLAINTEXT and SSL listeners' addresses are printed on stderr and by ``status``.
+    """
     local = LocalBroker(name)
     overrides = _parse_overrides(settings)
+    try:
+        users = [ScramUser.parse(spec) for spec in scram_users]
+        ssl = _ssl_certificate(ssl_certificate, ssl_key)
+    except BrokerError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     click.echo(f"starting Kafka {kafka_version} broker {name!r} ...", err=True)
     try:
         info = local.start(
@@ -66,6 +118,10 @@ def start(
             controller_port=controller_port,
             overrides=overrides,
             timeout=timeout,
+            scram_users=users,
+            sasl_port=sasl_port,
+            ssl=ssl,
+            ssl_port=ssl_port,
         )
     except BrokerAlreadyRunning as exc:
         click.echo(f"{exc}; stop it first or start another with --name", err=True)

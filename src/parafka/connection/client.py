@@ -10,6 +10,7 @@ from typing import Any
 import confluent_kafka
 
 from parafka.config import is_secret, mask_secrets
+from parafka.connection.security import SecurityErrorCallback
 from parafka.errors import ConfigurationError
 
 __all__ = ["LIBRDKAFKA_LOG", "build_client", "client_config", "is_incremental"]
@@ -84,10 +85,18 @@ def is_incremental(config: Mapping[str, Any]) -> bool:
 
 
 def build_client(config: Mapping[str, Any], where: str) -> confluent_kafka.Consumer:
-    """Create the client; librdkafka's rejection of a setting becomes a ConfigurationError."""
+    """Create the client; librdkafka's rejection of a setting becomes a ConfigurationError.
+
+    Its ``error_cb`` turns a refused login or TLS handshake into a fatal error raised from
+    ``consume()`` (see :mod:`parafka.connection.security`); the user's ``error_cb`` still runs.
+    """
     redact_secrets_of(config)
+    user_callback = config.get("error_cb")
+    if user_callback is not None and not callable(user_callback):
+        raise ConfigurationError(f"{where}: 'error_cb' must be callable, got {user_callback!r}")
+    settings = {**config, "error_cb": SecurityErrorCallback(config, where, user_callback)}
     try:
-        return confluent_kafka.Consumer(dict(config))
+        return confluent_kafka.Consumer(settings)
     except (confluent_kafka.KafkaException, ValueError, TypeError) as exc:
         reason = str(exc)
         for key, value in config.items():
