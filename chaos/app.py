@@ -1,0 +1,154 @@
+"""The consumer app of the chaos runs: ``parafka server chaos.app:app``, one process per member.
+
+Configured by environment variables (``CHAOS_*``, set by ``chaos.runner``). Each processed
+message appends a ``P`` line to ``CHAOS_LOG`` before ``consume()`` returns, and the event bus
+adds the offsets parafka stores (``S``) and commits (``C``), dead letters (``D``) and
+rebalances (``G``) — the format is in ``chaos.records``. Lines are written with one
+``os.write`` each on an ``O_APPEND`` descriptor under ``_lock``, the time taken under the lock,
+so the file order is the time order.
+
+Threads: ``consume()`` runs on parafka's worker threads, the subscribers on the listener
+(offsets, rebalances) or a worker (dead letters). ``_lock`` guards the log and ``_attempts``.
+
+Behaviour knobs:
+
+- ``CHAOS_EXCEPTION_P``: probability that a message's first or second run in this process
+  raises (decided by a hash of seed, partition, offset and attempt: reproducible);
+- ``CHAOS_SLOW_P`` / ``CHAOS_SLOW_SECONDS``: probability that a message's first run sleeps
+  that long (longer than ``max.poll.interval.ms`` in the slow-handler scenario);
+- poison messages (``"poison": true``) always raise; malformed ones fail to deserialize; both
+  go to ``CHAOS_DLQ`` after ``max_retries=2``;
+- SIGUSR1: the next message this process handles blocks for ever (an ``H`` line says which),
+  for the hanging-handler-at-shutdown scenario;
+- ``CHAOS_VP``: lanes per partition (0: no virtual partitions), partitioner = key;
+- ``CHAOS_PROTOCOL``: ``eager`` | ``cooperative`` | ``consumer`` (KIP-848).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import zlib
+from types import FrameType
+from typing import Any
+
+import parafka
+from chaos.records import EntryTag, entry_line
+
+_env = os.environ
+_SEED = int(_env.get("CHAOS_SEED", "0"))
+_EXCEPTION_P = float(_env.get("CHAOS_EXCEPTION_P", "0"))
+_SLOW_P = float(_env.get("CHAOS_SLOW_P", "0"))
+_SLOW_SECONDS = float(_env.get("CHAOS_SLOW_SECONDS", "0"))
+_VP = int(_env.get("CHAOS_VP", "0"))
+_DLQ = _env.get("CHAOS_DLQ") or None
+
+_log_fd = os.open(_env["CHAOS_LOG"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+_lock = threading.Lock()
+_attempts: dict[tuple[int, int], int] = {}  # (partition, offset) -> runs in this process
+_hang_next = threading.Event()
+
+
+class InjectedError(Exception):
+    """Raised on purpose by the handler (random exceptions, poison messages)."""
+
+
+def _write(tag: EntryTag, partition: int, offset: int) -> None:
+    with _lock:
+        os.write(_log_fd, entry_line(tag, time.monotonic_ns(), partition, offset).encode())
+
+
+def _chance(*parts: object) -> float:
+    """A reproducible number in [0, 1) from the seed and ``parts``."""
+    return zlib.crc32(":".join(map(str, (_SEED, *parts))).encode()) / 2**32
+
+
+class ChaosConsumer(parafka.Consumer):
+    def consume(self, messages: parafka.Messages) -> None:
+        for message in messages:
+            partition, offset = message.partition, message.offset
+            with _lock:
+                attempt = _attempts.get((partition, offset), 0) + 1
+                _attempts[(partition, offset)] = attempt
+            if _hang_next.is_set():
+                _hang_next.clear()
+                _write("H", partition, offset)
+                threading.Event().wait()
+            payload = message.payload  # malformed values raise DeserializationError here
+            if isinstance(payload, dict) and payload.get("poison"):
+                _write("X", partition, offset)
+                raise InjectedError(f"poison message at {partition}:{offset}")
+            if attempt <= 2 and _chance("x", partition, offset, attempt) < _EXCEPTION_P:
+                _write("X", partition, offset)
+                raise InjectedError(f"injected failure at {partition}:{offset}")
+            if attempt == 1 and _chance("slow", partition, offset) < _SLOW_P:
+                time.sleep(_SLOW_SECONDS)
+            _write("P", partition, offset)
+
+
+def _offsets(event: parafka.Event) -> None:
+    tag: EntryTag = "S" if event.name == "offsets.stored" else "C"
+    offsets: dict[tuple[str, int], int] = event["offsets"]
+    for (_topic, partition), offset in offsets.items():
+        _write(tag, partition, offset)
+
+
+def _dead_lettered(event: parafka.Event) -> None:
+    if not event["skipped"]:
+        _write("D", event["partition"], event["offset"])
+
+
+def _rebalanced(event: parafka.Event) -> None:
+    what = event.name.split(".")[1]
+    partitions = ",".join(str(p) for _, p in sorted(event["partitions"])) or "-"
+    with _lock:
+        os.write(_log_fd, f"G {time.monotonic_ns()} {what} {partitions}\n".encode())
+
+
+def _hang(_signum: int, _frame: FrameType | None) -> None:
+    _hang_next.set()
+
+
+def _kafka() -> dict[str, Any]:
+    kafka: dict[str, Any] = {
+        "bootstrap.servers": _env["CHAOS_BOOTSTRAP"],
+        "auto.commit.interval.ms": 1000,
+        "max.poll.interval.ms": int(_env.get("CHAOS_MAX_POLL_MS", "10000")),
+    }
+    protocol = _env.get("CHAOS_PROTOCOL", "eager")
+    if protocol == "consumer":
+        kafka["group.protocol"] = "consumer"
+    else:
+        kafka["session.timeout.ms"] = 6000
+        kafka["heartbeat.interval.ms"] = 1000
+        strategy = "cooperative-sticky" if protocol == "cooperative" else "range"
+        kafka["partition.assignment.strategy"] = strategy
+    return kafka
+
+
+signal.signal(signal.SIGUSR1, _hang)
+
+app = parafka.App(
+    kafka=_kafka(),
+    group_id=_env["CHAOS_GROUP"],
+    concurrency=int(_env.get("CHAOS_CONCURRENCY", "4")),
+    max_messages=20,
+    shutdown_timeout=float(_env.get("CHAOS_SHUTDOWN_TIMEOUT", "10")),
+    pause_timeout=0.2,
+    pause_max_timeout=1.0,
+)
+app.topic(
+    _env["CHAOS_TOPIC"],
+    ChaosConsumer,
+    virtual_partitions=(
+        parafka.VirtualPartitions(partitioner=lambda m: m.key, max_partitions=_VP) if _VP else None
+    ),
+    dead_letter_queue=parafka.DeadLetterQueue(topic=_DLQ, max_retries=2) if _DLQ else None,
+)
+app.monitor.subscribe("offsets.stored", _offsets)
+app.monitor.subscribe("offsets.committed", _offsets)
+app.monitor.subscribe("dead_letter_queue.dispatched", _dead_lettered)
+for _name in ("rebalance.assigned", "rebalance.revoked", "rebalance.lost"):
+    app.monitor.subscribe(_name, _rebalanced)

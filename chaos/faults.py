@@ -1,0 +1,204 @@
+"""The fault classes, each a scenario: how the run is set up and its fault loop.
+
+A fault loop runs on the runner's thread until ``run.time_left()`` is short, injecting faults
+at seeded random moments and recording each with its start and end (``run.record``). Every
+member and broker it signals was started by this run.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+
+from chaos.cluster import Member
+from chaos.runner import Run, Scenario
+
+__all__ = ["SCENARIOS", "by_name"]
+
+_MARGIN = 4.0  # no new fault starts this close to the end of the fault window
+
+
+def _pause(run: Run, low: float, high: float) -> None:
+    run.wait(run.random.uniform(low, high))
+
+
+def _pick(run: Run) -> int:
+    alive = run.alive_members()
+    return run.random.randrange(len(alive)) if alive else -1
+
+
+def member_kill(run: Run) -> None:
+    """SIGKILL a member under load, restart it after a moment."""
+    while run.time_left() > _MARGIN:
+        _pause(run, 2.0, 4.0)
+        index = _pick(run)
+        if index < 0:
+            continue
+        member = run.alive_members()[index]
+        start = time.monotonic_ns()
+        member.kill()
+        _pause(run, 0.2, 1.5)
+        member.start()
+        run.record("member SIGKILL", start, time.monotonic_ns())
+
+
+def member_term(run: Run) -> None:
+    """SIGTERM a member under load (graceful: must exit 0), restart it."""
+    while run.time_left() > _MARGIN:
+        _pause(run, 2.0, 4.0)
+        index = _pick(run)
+        if index < 0:
+            continue
+        member = run.alive_members()[index]
+        start = time.monotonic_ns()
+        run.stop_member(member, expect=0)
+        member.start()
+        run.record("member SIGTERM", start, time.monotonic_ns())
+
+
+def churn(run: Run) -> None:
+    """Members join and leave repeatedly (extra slots started and stopped gracefully)."""
+    extra: list[Member] = []
+    while run.time_left() > _MARGIN:
+        _pause(run, 1.5, 3.0)
+        if len(extra) < 2 and (not extra or run.random.random() < 0.6):
+            start = time.monotonic_ns()
+            extra.append(run.add_member())
+            run.record("member joins", start)
+        else:
+            member = extra.pop(run.random.randrange(len(extra)))
+            start = time.monotonic_ns()
+            run.stop_member(member, expect=0)
+            run.record("member leaves", start, time.monotonic_ns())
+    for member in extra:
+        run.stop_member(member, expect=0)
+
+
+def quiet(run: Run) -> None:
+    """No injected process fault: the handler itself misbehaves (exceptions, slowness,
+    poison or malformed messages), configured through the scenario's environment."""
+    run.wait(run.time_left())
+
+
+def _broker_restart(run: Run, sig: signal.Signals, name: str) -> None:
+    while run.time_left() > _MARGIN:
+        _pause(run, 3.0, 5.0)
+        start = time.monotonic_ns()
+        run.broker.signal(sig)
+        if not run.broker.wait_exit(45.0):
+            run.problems.append(f"broker still ran 45 s after {sig.name}")
+            run.broker.signal(signal.SIGKILL)
+            run.broker.wait_exit(15.0)
+        _pause(run, 0.5, 2.0)
+        run.broker.restart()
+        run.record(name, start, time.monotonic_ns())
+        run.wait(5.0)  # let the members reconnect before the next fault
+
+
+def broker_term(run: Run) -> None:
+    """Broker SIGTERM (controlled shutdown), restarted on the same port with its data."""
+    _broker_restart(run, signal.SIGTERM, "broker SIGTERM")
+
+
+def broker_kill(run: Run) -> None:
+    """Broker SIGKILL, restarted on the same port with its data (log recovery)."""
+    _broker_restart(run, signal.SIGKILL, "broker SIGKILL")
+
+
+def broker_pause(run: Run) -> None:
+    """Broker SIGSTOP for longer than the session timeout (6 s), then SIGCONT."""
+    while run.time_left() > _MARGIN:
+        _pause(run, 2.0, 4.0)
+        start = time.monotonic_ns()
+        run.broker.signal(signal.SIGSTOP)
+        try:
+            time.sleep(run.random.uniform(7.0, 9.0))
+        finally:
+            run.broker.signal(signal.SIGCONT)
+        run.record("broker SIGSTOP", start, time.monotonic_ns())
+        run.wait(6.0)
+
+
+def hang_at_shutdown(run: Run) -> None:
+    """A handler hangs, then the member gets SIGTERM: it must give up after
+    ``shutdown_timeout`` with status 2; the hung message is processed by someone else."""
+    while run.time_left() > _MARGIN:
+        _pause(run, 2.0, 4.0)
+        index = _pick(run)
+        if index < 0:
+            continue
+        member = run.alive_members()[index]
+        member.signal(signal.SIGUSR1)
+        deadline = time.monotonic() + 10.0
+        while not member.logged("H") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not member.logged("H"):
+            run.problems.append(f"{member.name} did not start hanging within 10 s")
+        start = time.monotonic_ns()
+        run.stop_member(member, expect=2)
+        member.start()
+        run.record("hang + SIGTERM", start, time.monotonic_ns())
+
+
+def _scenarios() -> list[Scenario]:
+    slow = {"CHAOS_SLOW_P": "0.002", "CHAOS_SLOW_SECONDS": "8", "CHAOS_MAX_POLL_MS": "6000"}
+    return [
+        Scenario("member-kill", "SIGKILL + restart of a member", member_kill),
+        Scenario("member-kill-vp", "SIGKILL + restart of a member", member_kill, vp=4),
+        Scenario("member-term", "SIGTERM of a member under load", member_term, vp=4),
+        Scenario("churn-eager", "members join and leave (eager)", churn, members=1),
+        Scenario(
+            "churn-cooperative",
+            "members join and leave (cooperative-sticky)",
+            churn,
+            protocol="cooperative",
+            members=1,
+            vp=4,
+        ),
+        Scenario(
+            "churn-kip848",
+            "members join and leave (KIP-848)",
+            churn,
+            protocol="consumer",
+            members=1,
+        ),
+        Scenario("slow-handler", "handler slower than max.poll.interval.ms", quiet, env=slow),
+        Scenario("broker-term", "broker SIGTERM + restart", broker_term, vp=4),
+        Scenario("broker-kill", "broker SIGKILL + restart", broker_kill),
+        Scenario("broker-pause", "broker SIGSTOP > session timeout", broker_pause),
+        Scenario(
+            "exceptions",
+            "random exceptions (p=0.05)",
+            quiet,
+            env={"CHAOS_EXCEPTION_P": "0.05"},
+            vp=4,
+        ),
+        Scenario("poison", "poison messages with a DLQ", quiet, poison_rate=0.01),
+        Scenario("malformed", "malformed payloads with a DLQ", quiet, malformed_rate=0.01, vp=4),
+        Scenario(
+            "hang-shutdown",
+            "hanging handler at shutdown",
+            hang_at_shutdown,
+            env={"CHAOS_SHUTDOWN_TIMEOUT": "3"},
+        ),
+    ]
+
+
+SCENARIOS: list[Scenario] = _scenarios()
+
+
+def by_name(names: str) -> list[Scenario]:
+    """Scenarios from a comma-separated list (``all``: every one); unknown names raise."""
+    if names.strip() == "all":
+        return list(SCENARIOS)
+    known = {s.name: s for s in SCENARIOS}
+    chosen = []
+    for name in (n.strip() for n in names.split(",") if n.strip()):
+        if name not in known:
+            raise ValueError(f"unknown scenario {name!r}; known: {', '.join(known)}")
+        chosen.append(known[name])
+    return chosen
+
+
+Inject = Callable[[Run], None]

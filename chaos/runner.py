@@ -1,0 +1,267 @@
+"""One chaos run: a topic, the members, the producer, a fault loop, the drain, the check.
+
+Threads: :func:`run_scenario` runs on the caller's thread (it drives the faults); the producer
+has its own thread (``chaos.ledger``), the members are processes (``chaos.cluster``).
+
+A run: create the topic (and a dead letter topic when the scenario needs one), start the
+members and the producer; for ``duration`` seconds the scenario's fault loop injects faults and
+records each (:class:`~chaos.checker.Fault`); stop the producer (every message acknowledged or
+failed), bring every member slot back, wait (bounded) until the group's committed offsets reach
+the end offsets, stop the members with SIGTERM (each must exit 0), then read the committed and
+end offsets and check the ledger and logs.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from chaos.checker import Fault, Report, check
+from chaos.cluster import Broker, Member, committed_offsets
+from chaos.ledger import LedgerProducer
+from chaos.records import parse_ledger, parse_log
+from parafka.testing import create_topic, end_offsets
+
+__all__ = ["Run", "RunResult", "Scenario", "run_scenario"]
+
+PARTITIONS = 6
+_DRAIN_TIMEOUT = 120.0
+_STOP_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A fault class and how the run is set up for it; ``inject`` is the fault loop."""
+
+    name: str
+    fault: str
+    inject: Callable[[Run], None]
+    protocol: str = "eager"
+    vp: int = 0
+    members: int = 2
+    env: Mapping[str, str] = field(default_factory=dict)
+    poison_rate: float = 0.0
+    malformed_rate: float = 0.0
+    rate: float = 200.0
+
+    @property
+    def dead_letters(self) -> bool:
+        return self.poison_rate > 0 or self.malformed_rate > 0
+
+
+@dataclass
+class RunResult:
+    scenario: str
+    fault: str
+    seed: int
+    protocol: str
+    vp: int
+    seconds: float
+    report: Report
+    faults: list[Fault]
+    problems: list[str]
+    producer: dict[str, Any]
+    rss: list[tuple[float, str, int]]
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok and not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "fault": self.fault,
+            "seed": self.seed,
+            "protocol": self.protocol,
+            "vp": self.vp,
+            "seconds": round(self.seconds, 1),
+            "ok": self.ok,
+            "report": self.report.to_dict(),
+            "faults": [{"name": f.name, "start_ns": f.start, "end_ns": f.end} for f in self.faults],
+            "problems": self.problems,
+            "producer": self.producer,
+            "rss": self.rss,
+        }
+
+
+class Run:
+    """What a fault loop works with: the broker, the members, a seeded random, the clock."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        seed: int,
+        broker: Broker,
+        directory: Path,
+        duration: float,
+        sample_every: float,
+    ) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self.random = random.Random(f"{seed}:{scenario.name}")
+        self.broker = broker
+        self.directory = directory
+        self.topic = f"chaos-{scenario.name}-{seed}-{uuid.uuid4().hex[:6]}"
+        self.group = f"{self.topic}-group"
+        self.dlq = f"{self.topic}-dlq" if scenario.dead_letters else ""
+        self.members: list[Member] = []
+        self.faults: list[Fault] = []
+        self.problems: list[str] = []
+        self.rss: list[tuple[float, str, int]] = []
+        self.started = time.monotonic()
+        self.deadline = self.started + duration
+        self._sample_every = sample_every
+        self._next_sample = 0.0
+
+    # -- for fault loops ----------------------------------------------------------------------
+
+    def time_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def wait(self, seconds: float) -> None:
+        """Sleep ``seconds`` (at most until the deadline), checking the members meanwhile."""
+        end = min(time.monotonic() + seconds, self.deadline)
+        while time.monotonic() < end:
+            self.watch()
+            time.sleep(min(0.2, max(0.0, end - time.monotonic())))
+
+    def watch(self) -> None:
+        """Notice members that died on their own (a problem) and sample memory."""
+        for member in self.members:
+            if member.process is not None and member.process.poll() is not None:
+                code = member.wait(0)
+                self.problems.append(f"{member.name} exited on its own with status {code}")
+                member.start()
+        now = time.monotonic()
+        if now >= self._next_sample:
+            self._next_sample = now + self._sample_every
+            for member in self.members:
+                rss = member.rss()
+                if rss is not None:
+                    self.rss.append((round(now - self.started, 1), member.name, rss))
+
+    def record(self, name: str, start: int, end: int | None = None) -> None:
+        self.faults.append(Fault(name, start, start if end is None else end))
+
+    def add_member(self) -> Member:
+        member = Member(len(self.members), self.directory, self.member_env())
+        self.members.append(member)
+        member.start()
+        return member
+
+    def member_env(self) -> dict[str, str]:
+        scenario = self.scenario
+        return {
+            "CHAOS_BOOTSTRAP": self.broker.bootstrap,
+            "CHAOS_TOPIC": self.topic,
+            "CHAOS_GROUP": self.group,
+            "CHAOS_DLQ": self.dlq,
+            "CHAOS_SEED": str(self.seed),
+            "CHAOS_VP": str(scenario.vp),
+            "CHAOS_PROTOCOL": scenario.protocol,
+            **scenario.env,
+        }
+
+    def stop_member(self, member: Member, expect: int = 0, timeout: float = _STOP_TIMEOUT) -> None:
+        """SIGTERM ``member`` and wait; a status other than ``expect`` is a problem."""
+        code = member.stop(timeout)
+        if code is None:
+            self.problems.append(f"{member.name} did not stop within {timeout:.0f} s (killed)")
+        elif code != expect:
+            self.problems.append(f"{member.name} stopped with status {code}, expected {expect}")
+
+    def alive_members(self) -> list[Member]:
+        return [m for m in self.members if m.alive]
+
+
+def run_scenario(
+    scenario: Scenario,
+    seed: int,
+    broker: Broker,
+    directory: Path,
+    duration: float,
+    sample_every: float = 5.0,
+    on_progress: Callable[[str], None] | None = None,
+) -> RunResult:
+    """Run ``scenario`` on ``broker`` for ``duration`` seconds of faults; check it."""
+    say = on_progress or (lambda _text: None)
+    directory.mkdir(parents=True, exist_ok=True)
+    run = Run(scenario, seed, broker, directory, duration, sample_every)
+    create_topic(broker.bootstrap, run.topic, PARTITIONS)
+    if run.dlq:
+        create_topic(broker.bootstrap, run.dlq, 1)
+    ledger_path = directory / "ledger.txt"
+    producer = LedgerProducer(
+        broker.bootstrap,
+        run.topic,
+        ledger_path,
+        seed=seed,
+        rate=scenario.rate,
+        poison_rate=scenario.poison_rate,
+        malformed_rate=scenario.malformed_rate,
+    )
+    began = time.monotonic()
+    try:
+        for _ in range(scenario.members):
+            run.add_member()
+        producer.start()
+        run.deadline = time.monotonic() + duration
+        say(f"{scenario.name}: faults for {duration:.0f} s")
+        scenario.inject(run)
+        run.wait(run.time_left())
+        say(f"{scenario.name}: draining")
+        producer.stop()
+        if producer.failed:
+            run.problems.append(f"producer: {producer.failed[:3]}")
+        _drain(run)
+    finally:
+        producer.stop(10.0)  # no-op when already stopped
+        for member in run.members:
+            if member.alive:
+                run.stop_member(member)
+    ends = end_offsets(broker.bootstrap, run.topic)
+    final = committed_offsets(broker.bootstrap, run.group, run.topic, PARTITIONS)
+    ledger, _torn = parse_ledger(ledger_path.read_text())
+    logs = [parse_log(p.stem, p.read_text()) for p in sorted(directory.glob("member-*.log"))]
+    report = check(
+        ledger,
+        logs,
+        end_offsets=ends,
+        committed={p: (o if o >= 0 else None) for p, o in final.items()},
+        faults=run.faults,
+        per_key=scenario.vp > 0,
+    )
+    return RunResult(
+        scenario=scenario.name,
+        fault=scenario.fault,
+        seed=seed,
+        protocol=scenario.protocol,
+        vp=scenario.vp,
+        seconds=time.monotonic() - began,
+        report=report,
+        faults=run.faults,
+        problems=run.problems,
+        producer=producer.describe(),
+        rss=run.rss,
+    )
+
+
+def _drain(run: Run) -> None:
+    """Every slot running again, then wait until the committed offsets reach the end."""
+    for member in run.members:
+        if not member.alive and member.slot < run.scenario.members:
+            member.start()
+    ends = end_offsets(run.broker.bootstrap, run.topic)
+    deadline = time.monotonic() + _DRAIN_TIMEOUT
+    while time.monotonic() < deadline:
+        run.watch()
+        done = committed_offsets(run.broker.bootstrap, run.group, run.topic, PARTITIONS)
+        if all(done.get(p, -1) >= end for p, end in ends.items()):
+            return
+        time.sleep(0.5)
+    run.problems.append(f"not drained within {_DRAIN_TIMEOUT:.0f} s")
