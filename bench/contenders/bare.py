@@ -13,6 +13,13 @@ from confluent_kafka import Consumer, KafkaException
 
 from bench.contenders.common import Recorder, Spec
 
+# Literals: bench.contenders.catalog reads these with ast.literal_eval, without importing.
+LABEL = "confluent-kafka bare loop (1 thread)"
+IN_PROCESS_PARALLELISM = False  # one thread, each message's cost paid inline
+KEY_ORDER = True  # messages are processed one at a time, in partition order
+PER_KEY_PARALLELISM = False
+AT_LEAST_ONCE = False  # librdkafka stores offsets when consume() returns them, auto-commits those
+
 _LOG = logging.getLogger("bench.bare")
 _LOG.addHandler(logging.NullHandler())
 

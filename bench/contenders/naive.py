@@ -18,6 +18,13 @@ from confluent_kafka import Consumer, KafkaException
 
 from bench.contenders.common import Recorder, Spec
 
+# Literals: bench.contenders.catalog reads these with ast.literal_eval, without importing.
+LABEL = "naive ThreadPoolExecutor + auto-commit"
+IN_PROCESS_PARALLELISM = True
+KEY_ORDER = False  # the pool runs a partition's messages in any order
+PER_KEY_PARALLELISM = True
+AT_LEAST_ONCE = False  # auto-commit commits messages still waiting in the pool
+
 _LOG = logging.getLogger("bench.naive")
 _LOG.addHandler(logging.NullHandler())
 

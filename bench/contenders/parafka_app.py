@@ -13,6 +13,13 @@ from typing import Any
 import parafka
 from bench.contenders.common import Recorder, Spec
 
+# Literals: bench.contenders.catalog reads these with ast.literal_eval, without importing.
+LABEL = "parafka 0.1.0 App"
+IN_PROCESS_PARALLELISM = True
+KEY_ORDER = True  # a partition (or, with virtual partitions, a key's lane) runs in order
+PER_KEY_PARALLELISM = True  # with virtual partitions (spec.options["virtual_partitions"])
+AT_LEAST_ONCE = True  # offsets are stored only once their work is finished
+
 
 def app_for(spec: Spec, recorder: Recorder) -> parafka.App:
     options: dict[str, Any] = spec.options

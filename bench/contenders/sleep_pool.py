@@ -10,6 +10,13 @@ import threading
 
 from bench.contenders.common import Recorder, Spec
 
+# Literals: bench.contenders.catalog reads these with ast.literal_eval, without importing.
+LABEL = "sleep-only pool (no Kafka)"
+IN_PROCESS_PARALLELISM = True
+KEY_ORDER = False  # the threads take the next message of any partition
+PER_KEY_PARALLELISM = True
+AT_LEAST_ONCE = False  # nothing is consumed or committed
+
 
 def run(spec: Spec, recorder: Recorder) -> None:
     work = [p for p, n in sorted(spec.expected.items()) for _ in range(n)]
