@@ -29,6 +29,7 @@ def _reap_orphans() -> None:
         if not info.name.startswith(_SESSION_PREFIX):
             continue
         owner = info.name.removeprefix(_SESSION_PREFIX)
+        owner = owner.split("-", 1)[0]  # pytest-<pid> and pytest-<pid>-<purpose>
         if owner.isdigit() and not Path(f"/proc/{owner}").exists():
             LocalBroker(info.name).remove()
 
