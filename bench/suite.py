@@ -1,0 +1,242 @@
+"""``python -m bench`` (``make bench``): parafka against the bare client and the Python peers.
+
+Starts its own local broker (``bench-<pid>``; brokers left by killed runs are removed first),
+builds the peers' virtualenvs if needed, measures ``L`` (what one ``time.sleep(0.001)`` really
+costs here), runs the workloads one contender at a time, writes
+``bench/results/suite-<UTC stamp>.json`` (and ``suite-latest.json``), the Markdown tables and one
+PNG plot per workload under ``bench/results/suite-<stamp>/``, prints the tables, and removes the
+broker at the end, also on errors and Ctrl-C. ``--publish`` also copies the tables and plots to
+``docs/benchmarks/`` for docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import confluent_kafka
+
+import parafka
+from bench import workloads
+from bench.contenders.catalog import traits
+from bench.contenders.venvs import interpreter
+from bench.present import markdown, plot, text
+from bench.workloads import PEERS, WORKLOADS, Context, Entry
+from parafka.broker import LocalBroker
+
+RESULTS = Path(__file__).resolve().parent / "results"
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks"
+_PREFIX = "bench-"
+SLEEP_SAMPLES = 2000
+
+
+def parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="parafka against the bare confluent-kafka client and the Python peers.",
+    )
+    parser.add_argument("--quick", action="store_true", help="Small sizes: under 5 minutes.")
+    parser.add_argument(
+        "--only", default="", help=f"Comma-separated workloads (of {', '.join(WORKLOADS)})."
+    )
+    parser.add_argument(
+        "--peers",
+        default=",".join(p.removeprefix("peer_") for p in PEERS),
+        help="Comma-separated peers to run (arroyo,faststream,faust,quix); '' for none.",
+    )
+    parser.add_argument(
+        "--kafka",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="A librdkafka setting for parafka, the bare loop and the naive pool (repeatable).",
+    )
+    parser.add_argument(
+        "--publish", action="store_true", help="Also write the tables and plots to docs/."
+    )
+    args = parser.parse_args(argv)
+    chosen = [w for w in args.only.split(",") if w]
+    unknown = sorted(set(chosen) - set(WORKLOADS))
+    if unknown:
+        parser.error(f"--only: unknown workload(s) {', '.join(unknown)}")
+    args.only = tuple(w for w in WORKLOADS if not chosen or w in chosen)
+    peers = [p for p in args.peers.split(",") if p]
+    bad = sorted({f"peer_{p}" for p in peers} - set(PEERS))
+    if bad:
+        parser.error(f"--peers: unknown peer(s) {', '.join(b.removeprefix('peer_') for b in bad)}")
+    args.peers = tuple(f"peer_{p}" for p in peers)
+    kafka = {}
+    for item in args.kafka:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            parser.error(f"--kafka {item!r} is not KEY=VALUE")
+        kafka[key.strip()] = value.strip()
+    args.kafka = kafka
+    return args
+
+
+def measure_sleep(samples: int) -> float:
+    """Mean wall time of one ``time.sleep(0.001)`` (loop included), in seconds."""
+    began = time.perf_counter()
+    for _ in range(samples):
+        time.sleep(0.001)
+    return (time.perf_counter() - began) / samples
+
+
+def reap_orphans() -> None:
+    """Remove ``bench-<pid>`` brokers whose benchmark process no longer exists."""
+    for info in LocalBroker.all():
+        owner = info.name.removeprefix(_PREFIX)
+        if (
+            info.name.startswith(_PREFIX)
+            and owner.isdigit()
+            and not Path(f"/proc/{owner}").exists()
+        ):
+            LocalBroker(info.name).remove()
+
+
+def environment(kafka_version: str, peers: Sequence[str]) -> dict[str, Any]:
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "parafka": parafka.__version__,
+        "confluent_kafka": metadata.version("confluent-kafka"),
+        "librdkafka": confluent_kafka.libversion()[0],
+        "kafka": kafka_version,
+        "peers": {p: traits(p).label for p in peers},
+    }
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _echo(line: str) -> None:
+    print(line, flush=True)
+
+
+def run(args: argparse.Namespace, bootstrap: str) -> tuple[float, dict[str, list[Entry]]]:
+    for peer in args.peers:
+        interpreter(peer)  # build the virtualenvs before anything is timed
+    sleep_cost = measure_sleep(SLEEP_SAMPLES)
+    _echo(f"L = {sleep_cost * 1000:.3f} ms per time.sleep(0.001) ({SLEEP_SAMPLES} samples)")
+    ctx = Context(bootstrap, args.quick, args.peers, sleep_cost, _echo, args.kafka)
+    results: dict[str, list[Entry]] = {}
+    for workload in args.only:
+        if workload == "latency":
+            at_ten = [e for e in results.get("io", []) if e.level == 10 and e.outcome.finished]
+            capacities = {e.contender: e.throughput for e in at_ten}
+            capacities.update(
+                {
+                    e.contender: e.throughput
+                    for e in results.get("io", [])
+                    if e.level == 1
+                    and not traits(e.contender).in_process_parallelism
+                    and e.outcome.finished
+                }
+            )
+            results[workload] = workloads.latency(ctx, capacities)
+        else:
+            results[workload] = getattr(workloads, _FUNCTIONS[workload])(ctx)
+    return sleep_cost, results
+
+
+_FUNCTIONS = {
+    "overhead": "overhead",
+    "io": "io_bound",
+    "hot": "hot_partition",
+    "skew": "skew",
+    "memory": "memory",
+}
+
+
+def write(
+    stamp: str,
+    document: dict[str, Any],
+    results: dict[str, list[Entry]],
+    header: str,
+    publish: bool,
+) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    target = RESULTS / f"suite-{stamp}.json"
+    body = json.dumps(document, indent=2) + "\n"
+    for path in (target, RESULTS / "suite-latest.json"):
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(body)
+        os.replace(temporary, path)
+    directory = RESULTS / f"suite-{stamp}"
+    tables = [f"{header}\n"]
+    for workload, entries in results.items():
+        image = plot(workload, entries, directory)
+        tables.append(markdown(workload, entries))
+        if image:
+            tables.append(f"![{workload}]({image.name})\n")
+    (directory / "results.md").write_text("\n".join(tables))
+    if publish:
+        DOCS.mkdir(parents=True, exist_ok=True)
+        for item in directory.iterdir():
+            shutil.copy2(item, DOCS / item.name)
+        shutil.copy2(target, DOCS / "results.json")
+    return directory
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C does
+    began = time.monotonic()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    reap_orphans()
+    broker = LocalBroker(f"{_PREFIX}{os.getpid()}")
+    try:
+        info = broker.start()
+        _echo(f"broker {broker.name}: Kafka {info.kafka_version} at {info.bootstrap}")
+        sleep_cost, results = run(args, info.bootstrap)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    finally:
+        broker.remove()
+        _echo(f"removed broker {broker.name}")
+    env = environment(info.kafka_version, args.peers)
+    took = time.monotonic() - began
+    header = (
+        f"parafka benchmark suite {stamp}{' (--quick)' if args.quick else ''}: "
+        f"{env['cpus']} CPUs, Python {env['python']}, confluent-kafka {env['confluent_kafka']} "
+        f"(librdkafka {env['librdkafka']}), Kafka {env['kafka']}, L = "
+        f"{sleep_cost * 1000:.3f} ms; whole run {took / 60:.1f} min"
+    )
+    document = {
+        "benchmark": "suite",
+        "started_at": stamp,
+        "seconds": round(took, 1),
+        "quick": args.quick,
+        "kafka": args.kafka,
+        "sleep_cost": sleep_cost,
+        "environment": env,
+        "results": {w: [e.to_json() for e in entries] for w, entries in results.items()},
+    }
+    directory = write(stamp, document, results, header, args.publish)
+    print()
+    print(header)
+    for workload, entries in results.items():
+        print()
+        print(text(workload, entries))
+    print(f"\nresults: {RESULTS / f'suite-{stamp}.json'}; tables and plots: {directory}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
