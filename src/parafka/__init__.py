@@ -4,10 +4,13 @@ from parafka.app import App
 from parafka.consumer import Consumer
 from parafka.dead_letters import DeadLetterQueue
 from parafka.errors import (
+    AuthenticationFailed,
     ConfigurationError,
     DeadLetterError,
     DeserializationError,
     ParafkaError,
+    SecurityError,
+    SslHandshakeFailed,
 )
 from parafka.instrumentation import Event
 from parafka.messages import (
@@ -24,6 +27,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "App",
+    "AuthenticationFailed",
     "BatchMetadata",
     "ConfigurationError",
     "Consumer",
@@ -34,6 +38,8 @@ __all__ = [
     "Message",
     "Messages",
     "ParafkaError",
+    "SecurityError",
+    "SslHandshakeFailed",
     "TopicConfig",
     "VirtualPartitions",
     "__version__",

@@ -8,11 +8,14 @@ from parafka.broker.local import (
     LocalBroker,
     parafka_home,
 )
+from parafka.broker.security import ScramUser, SslCertificate
 
 __all__ = [
     "DEFAULT_KAFKA_VERSION",
     "BrokerInfo",
     "LocalBroker",
+    "ScramUser",
+    "SslCertificate",
     "find_java",
     "parafka_home",
     "resolve_jars",
