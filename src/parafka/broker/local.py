@@ -443,6 +443,7 @@ class LocalBroker:
             self._terminate(info.pid, timeout)
             self._state_file.unlink(missing_ok=True)
             shutil.rmtree(self.directory / "data", ignore_errors=True)
+            (self.directory / "keystore.pem").unlink(missing_ok=True)  # a private key
             return info
 
     def remove(self, timeout: float = DEFAULT_STOP_TIMEOUT) -> None:
