@@ -58,6 +58,7 @@ class App:
         pause_timeout: float = 1.0,
         pause_max_timeout: float = 30.0,
         max_backlog: int = 0,
+        max_backlog_bytes: int = 4 * 1024 * 1024,
         critical_errors: tuple[type[BaseException], ...] = (),
         log_events: bool = True,
     ) -> None:
@@ -78,6 +79,7 @@ class App:
             pause_timeout=pause_timeout,
             pause_max_timeout=pause_max_timeout,
             max_backlog=max_backlog,
+            max_backlog_bytes=max_backlog_bytes,
             critical_errors=tuple(critical_errors),
         )
         self.monitor = Monitor()

@@ -81,6 +81,7 @@ class Settings:
     pause_timeout: float = 1.0
     pause_max_timeout: float = 30.0
     max_backlog: int = 0  # 0: max(10 * max_messages, 2000)
+    max_backlog_bytes: int = 4 * 1024 * 1024  # per partition, keys and values
     poll_interval: float = 0.05
     critical_errors: tuple[type[BaseException], ...] = ()
 
@@ -93,6 +94,7 @@ class Settings:
         _positive_number("pause_max_timeout", self.pause_max_timeout)
         _positive_number("poll_interval", self.poll_interval)
         _count("max_backlog", self.max_backlog, minimum=0)
+        _count("max_backlog_bytes", self.max_backlog_bytes)
         for error in self.critical_errors:
             if not (isinstance(error, type) and issubclass(error, BaseException)):
                 raise ConfigurationError(
@@ -133,6 +135,14 @@ class Settings:
     def backlog_limit(self) -> int:
         """Fetched-but-not-dispatched messages per partition before it is paused at the broker."""
         return self.max_backlog or max(10 * self.max_messages, 2000)
+
+    def byte_limit(self, message_size: int, count_limit: int) -> int:
+        """The backlog limit in messages for a partition whose messages are ``message_size``
+        bytes on average: ``count_limit``, lowered so the backlog stays within
+        ``max_backlog_bytes`` (but never below one batch of ``max_messages``)."""
+        if message_size <= 0:
+            return count_limit
+        return min(count_limit, max(self.max_messages, self.max_backlog_bytes // message_size))
 
     @property
     def fetch_messages(self) -> int:

@@ -87,3 +87,38 @@ def test_a_blocked_partition_does_not_stop_the_others(
         wait_until(lambda: record.count() == 3000, 60, "all messages after release")
     assert record.offsets[0] == list(range(1000))
     assert committed(kafka_bootstrap, group, topic, 3) == end_offsets(kafka_bootstrap, topic)
+
+
+def test_large_messages_pause_the_partition_at_max_backlog_bytes(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    """300 messages of 50 KB are far below the count limit (2,000) but far above 1 MiB: the
+    blocked partition is paused for its bytes, and nothing is lost or reordered after."""
+    topic = new_topic(partitions=1)
+    produce_messages(kafka_bootstrap, topic, ((None, b"v" * 50_000, 0) for _ in range(300)))
+    blocked, release = threading.Event(), threading.Event()
+    paused: list[tuple[str, int]] = []
+    record = Record()
+
+    class Stuck(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            blocked.set()
+            release.wait(60)
+            record.add(messages)
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap},
+        group_id=unique_name("group"),
+        concurrency=2,
+        max_messages=5,
+        max_backlog_bytes=1_000_000,
+        log_events=False,
+    )
+    app.topic(topic, Stuck)
+    app.monitor.subscribe("listener.paused", lambda e: paused.append((e["topic"], e["partition"])))
+    with running(app):
+        wait_until(blocked.is_set, 30, "the first batch to block")
+        wait_until(lambda: (topic, 0) in paused, 30, "the partition to be paused for its bytes")
+        release.set()
+        wait_until(lambda: record.count() == 300, 60, "all messages after release")
+    assert record.offsets[0] == list(range(300))

@@ -30,6 +30,7 @@ class Noop(parafka.Consumer):
         ({"kafka": {**BOOT, "group.id": "x"}}, "'group.id' is managed by parafka"),
         ({"kafka": BOOT, "group_id": ""}, "group_id must be a non-empty string"),
         ({"kafka": BOOT, "concurrency": "4"}, "concurrency must be an integer"),
+        ({"kafka": BOOT, "max_backlog_bytes": 0}, "max_backlog_bytes must be >= 1"),
     ],
 )
 def test_bad_settings_name_the_setting(kwargs: dict[str, Any], message: str) -> None:
@@ -126,3 +127,12 @@ def test_per_topic_back_off_bounds_are_checked_and_default_to_the_app() -> None:
 def test_critical_errors_must_be_exception_classes() -> None:
     with pytest.raises(parafka.ConfigurationError, match="critical_errors must be exception"):
         parafka.App(kafka=BOOT, critical_errors=("ValueError",))  # type: ignore[arg-type]
+
+
+def test_the_backlog_limit_shrinks_for_large_messages_but_keeps_one_batch() -> None:
+    settings = parafka.App(kafka=BOOT, max_messages=10, max_backlog_bytes=1_000_000).settings
+    assert settings.backlog_limit == 2000
+    assert settings.byte_limit(0, settings.backlog_limit) == 2000  # size not known yet
+    assert settings.byte_limit(100, settings.backlog_limit) == 2000  # small: count decides
+    assert settings.byte_limit(10_000, settings.backlog_limit) == 100  # 1 MB / 10 KB
+    assert settings.byte_limit(5_000_000, settings.backlog_limit) == 10  # one batch at least

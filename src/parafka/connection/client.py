@@ -22,10 +22,14 @@ __all__ = ["LIBRDKAFKA_LOG", "build_client", "client_config", "is_incremental"]
 #: half a second; measured in the README's benchmarks section).
 #: ``topic.metadata.refresh.interval.ms``: a subscribed topic that does not exist yet is picked up
 #: within this long once it is created (librdkafka's default is 5 minutes).
+#: ``queued.max.messages.kbytes``: librdkafka's own prefetch queue, which parafka's listener
+#: drains into its backlogs (bounded by ``max_backlog_bytes``); 16 MiB instead of 64 MiB keeps
+#: the process's memory bounded by the two together (see the README's memory bound).
 DEFAULTS: Mapping[str, Any] = {
     "auto.offset.reset": "earliest",
     "fetch.wait.max.ms": 100,
     "topic.metadata.refresh.interval.ms": 10_000,
+    "queued.max.messages.kbytes": 16_384,
 }
 
 

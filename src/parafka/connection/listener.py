@@ -20,7 +20,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import Any
 
@@ -78,6 +78,8 @@ class Listener:
         self._coordinators: dict[Key, Coordinator] = {}
         self._retired: dict[Key, Coordinator] = {}
         self._paused: set[Key] = set()
+        # Mean key + value size of each partition's last fetched batch (for max_backlog_bytes).
+        self._message_size: dict[Key, int] = {}
         self._stored: dict[Key, tuple[int, str]] = {}
         self._next_sweep = 0.0
         # Cross-thread hand-offs:
@@ -232,12 +234,22 @@ class Listener:
                 continue  # not (or no longer) assigned here
             for job in coordinator.fetched(batch, self._high_watermark(key)):
                 self._jobs.put(job)
-            if coordinator.backlog_size >= coordinator.backlog_limit and key not in self._paused:
+            self._message_size[key] = _mean_size(batch)
+            if (
+                coordinator.backlog_size >= self._limit(key, coordinator)
+                and key not in self._paused
+            ):
                 self._pause(key)
         if self._monitor.listens("listener.polled"):
             self._monitor.publish(
                 "listener.polled", group=self.group.group_id, messages=len(messages)
             )
+
+    def _limit(self, key: Key, coordinator: Coordinator) -> int:
+        """The partition's backlog limit in messages: ``max_backlog`` (per lane), lowered for
+        large messages so that it holds at most ``max_backlog_bytes``."""
+        size = self._message_size.get(key, 0)
+        return self._settings.byte_limit(size, coordinator.backlog_limit)
 
     def _high_watermark(self, key: Key) -> int | None:
         """librdkafka's cached end offset of the partition (no request to the broker)."""
@@ -305,7 +317,7 @@ class Listener:
                 self._stored[key] = point
             if (
                 key in self._paused
-                and coordinator.backlog_size <= coordinator.backlog_limit // 2
+                and coordinator.backlog_size <= self._limit(key, coordinator) // 2
                 and not self._stop_requested.is_set()
                 and not self._quiet
                 and not coordinator.seeking
@@ -574,3 +586,17 @@ def _position(topic: str, partition: int, point: tuple[int, str]) -> TopicPartit
     if metadata:
         return TopicPartition(topic, partition, offset, metadata=metadata)
     return TopicPartition(topic, partition, offset)  # metadata=None is refused
+
+
+def _mean_size(batch: Sequence[confluent_kafka.Message]) -> int:
+    """Mean key + value bytes of a fetched batch, from up to 8 messages spread over it
+    (``len()`` of a message is its value's size)."""
+    if not batch:
+        return 0
+    step = max(1, len(batch) // 8)
+    sample = batch[::step]
+    total = 0
+    for message in sample:
+        key = message.key()
+        total += len(message) + (len(key) if key else 0)
+    return total // len(sample)
