@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean bench
+.PHONY: demo test lint venv clean bench bench-quick
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "parafka needs Python 3.11+, $(PYTHON) is " + sys.version)'
@@ -19,9 +19,14 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/parafka demo
 
-# The engine benchmark (several minutes): its own local broker, a table, bench/results/*.json.
+# The benchmark suite against the bare client and the peers (about 30 minutes; its own local
+# broker and the peers' virtualenvs): tables, bench/results/*.json and PNG plots.
 bench: $(STAMP)
-	$(BIN)/python -m bench.engine
+	$(BIN)/python -m bench
+
+# The same in small sizes (under 5 minutes), as a smoke check.
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench --quick
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

@@ -1,1 +1,1 @@
-"""Benchmarks for parafka, run against a local broker: ``python -m bench.engine`` (make bench)."""
+"""parafka's benchmark suite, run against a local broker: ``python -m bench`` (``make bench``)."""
