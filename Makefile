@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean bench bench-quick
+.PHONY: demo test lint venv clean bench bench-quick chaos
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "parafka needs Python 3.11+, $(PYTHON) is " + sys.version)'
@@ -28,9 +28,15 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
 
+# The chaos harness (about 10 min): its own brokers, every fault class, a table,
+# chaos/results/*.json. The 30-minute soak mixing every fault: make chaos CHAOS_ARGS="--soak 30"
+CHAOS_ARGS ?= --duration 40 --seed 1
+chaos: $(STAMP)
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench chaos
+	$(BIN)/ruff format --check src tests bench chaos
 	$(BIN)/mypy
 
 test: lint

@@ -1,20 +1,21 @@
-"""``python -m chaos`` (``make chaos``): run fault scenarios against a dedicated local broker.
+"""``python -m chaos`` (``make chaos``): run fault scenarios against dedicated local brokers.
 
     python -m chaos --seed 7 --faults member-kill,poison --duration 20
     python -m chaos --soak 30            # one long run mixing every fault, RSS sampled
 
-Starts its own broker (``chaos-<pid>``; brokers left by killed runs are removed first), runs
-each scenario ``--runs`` times with seeds ``seed, seed+1, ...``, prints a table, writes
-``chaos/results/chaos-<UTC stamp>.json`` (plus each run's ledger and logs under
-``chaos/results/<stamp>/``) and removes the broker at the end, also on errors and Ctrl-C.
-Exit status 1 if any run broke a guarantee.
+Starts its own brokers (``chaos-<pid>-shared`` for runs that leave the broker alone,
+``chaos-<pid>-faulty`` for runs that signal it; brokers left by killed sessions are removed
+first), runs each scenario ``--runs`` times with seeds ``seed, seed+1, ...`` (``--parallel``
+runs at once on the shared broker), prints a table, writes
+``chaos/results/chaos-<UTC stamp>.json`` (each run's ledger and logs under
+``chaos/results/<stamp>/``) and removes the brokers at the end, also on errors and Ctrl-C.
+Exit status 1 if any run broke a guarantee (or, for the soak, if memory grew).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import sys
 import time
@@ -23,15 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
-from chaos.cluster import Broker
 from chaos.faults import SCENARIOS, by_name
 from chaos.report import rss_growth, summarize, table
-from chaos.runner import RunResult, run_scenario
+from chaos.session import reap_orphans, run_session
 from chaos.soak import soak_scenario
-from parafka.broker import LocalBroker
 
 RESULTS = Path(__file__).resolve().parent / "results"
-_PREFIX = "chaos-"
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -44,6 +42,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--duration", type=float, default=30.0, help="fault seconds per run")
     parser.add_argument("--runs", type=int, default=1, help="runs per scenario (seeds differ)")
+    parser.add_argument("--parallel", type=int, default=2, help="runs at once (shared broker)")
     parser.add_argument(
         "--soak", type=float, default=0.0, help="minutes of one run mixing every fault"
     )
@@ -51,69 +50,41 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _reap_orphans() -> None:
-    for info in LocalBroker.all():
-        owner = info.name.removeprefix(_PREFIX)
-        if (
-            info.name.startswith(_PREFIX)
-            and owner.isdigit()
-            and not Path(f"/proc/{owner}").exists()
-        ):
-            LocalBroker(info.name).remove()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse(argv)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    work = options.out / stamp
-    _reap_orphans()
-    broker = Broker(f"{_PREFIX}{os.getpid()}")
 
     def interrupted(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, interrupted)
-    results: list[RunResult] = []
     began = time.monotonic()
-    try:
-        print(f"chaos: starting broker {_PREFIX}{os.getpid()}", flush=True)
-        broker.start()
-        if options.soak:
-            plan = [(soak_scenario(), options.seed, options.soak * 60.0)]
-        else:
-            plan = [
-                (scenario, options.seed + run, options.duration)
-                for scenario in by_name(options.faults)
-                for run in range(options.runs)
-            ]
-        for scenario, seed, duration in plan:
-            result = run_scenario(
-                scenario,
-                seed,
-                broker,
-                work / f"{scenario.name}-{seed}",
-                duration,
-                sample_every=10.0 if options.soak else 5.0,
-                on_progress=lambda text: print(f"  {text}", flush=True),
-            )
-            results.append(result)
-            verdict = (
-                "ok"
-                if result.ok
-                else "FAILED: " + "; ".join(result.report.violations() + result.problems)
-            )
-            print(f"  {scenario.name} seed {seed}: {verdict}", flush=True)
-    finally:
-        broker.remove()
+    reap_orphans()
+    if options.soak:
+        plan = [(soak_scenario(), options.seed, options.soak * 60.0)]
+    else:
+        plan = [
+            (scenario, options.seed + run, options.duration)
+            for scenario in by_name(options.faults)
+            for run in range(options.runs)
+        ]
+    results = run_session(
+        plan,
+        options.out / stamp,
+        parallel=options.parallel,
+        sample_every=10.0 if options.soak else 5.0,
+        say=lambda text: print(f"  {text}", flush=True),
+    )
     rows = summarize(results)
     print(table(rows))
     growth = rss_growth(results) if options.soak else None
     if growth is not None:
         print(f"RSS of the long-lived member: {growth}")
     options.out.mkdir(parents=True, exist_ok=True)
+    command = ["python -m chaos", *(argv if argv is not None else sys.argv[1:])]
     data = {
         "stamp": stamp,
-        "command": " ".join(["python -m chaos", *(argv if argv is not None else sys.argv[1:])]),
+        "command": " ".join(command),
         "seconds": round(time.monotonic() - began, 1),
         "rows": rows,
         "rss_growth": growth,
@@ -122,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = options.out / f"chaos-{stamp}.json"
     path.write_text(json.dumps(data, indent=2, default=str))
     print(f"results: {path}")
-    failed = [r for r in results if not r.ok] or (growth and not growth["ok"])
+    failed = any(not r.ok for r in results) or (growth is not None and not growth["ok"])
     return 1 if failed else 0
 
 

@@ -147,6 +147,15 @@ class Member:
             return False
         return any(line.startswith(tag + " ") for line in path.read_text().splitlines())
 
+    def joined(self, timeout: float) -> bool:
+        """Wait (bounded) until this incarnation logged its first rebalance (``G``) line."""
+        deadline = time.monotonic() + timeout
+        while not self.logged("G"):
+            if time.monotonic() > deadline or not self.alive:
+                return False
+            time.sleep(0.1)
+        return True
+
     def rss(self) -> int | None:
         return rss_bytes(self.process.pid) if self.alive and self.process else None
 

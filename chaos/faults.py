@@ -164,9 +164,11 @@ def _scenarios() -> list[Scenario]:
             members=1,
         ),
         Scenario("slow-handler", "handler slower than max.poll.interval.ms", quiet, env=slow),
-        Scenario("broker-term", "broker SIGTERM + restart", broker_term, vp=4),
-        Scenario("broker-kill", "broker SIGKILL + restart", broker_kill),
-        Scenario("broker-pause", "broker SIGSTOP > session timeout", broker_pause),
+        Scenario("broker-term", "broker SIGTERM + restart", broker_term, vp=4, broker_faults=True),
+        Scenario("broker-kill", "broker SIGKILL + restart", broker_kill, broker_faults=True),
+        Scenario(
+            "broker-pause", "broker SIGSTOP > session timeout", broker_pause, broker_faults=True
+        ),
         Scenario(
             "exceptions",
             "random exceptions (p=0.05)",

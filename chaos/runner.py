@@ -48,6 +48,8 @@ class Scenario:
     poison_rate: float = 0.0
     malformed_rate: float = 0.0
     rate: float = 200.0
+    #: The fault loop signals the broker: the run needs a broker of its own.
+    broker_faults: bool = False
 
     @property
     def dead_letters(self) -> bool:
@@ -168,7 +170,12 @@ class Run:
         }
 
     def stop_member(self, member: Member, expect: int = 0, timeout: float = _STOP_TIMEOUT) -> None:
-        """SIGTERM ``member`` and wait; a status other than ``expect`` is a problem."""
+        """SIGTERM ``member`` and wait; a status other than ``expect`` is a problem.
+
+        A member is first given time to join (its first rebalance line): a SIGTERM during the
+        interpreter's start-up, before ``parafka server`` installs its handlers, kills it."""
+        if not member.joined(timeout):
+            self.problems.append(f"{member.name} did not join the group within {timeout:.0f} s")
         code = member.stop(timeout)
         if code is None:
             self.problems.append(f"{member.name} did not stop within {timeout:.0f} s (killed)")

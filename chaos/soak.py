@@ -77,4 +77,5 @@ def soak_scenario() -> Scenario:
         poison_rate=0.002,
         malformed_rate=0.002,
         rate=300.0,
+        broker_faults=True,
     )
