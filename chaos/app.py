@@ -84,6 +84,7 @@ class ChaosConsumer(parafka.Consumer):
                 _write("X", partition, offset)
                 raise InjectedError(f"injected failure at {partition}:{offset}")
             if attempt == 1 and _chance("slow", partition, offset) < _SLOW_P:
+                _write("W", partition, offset)
                 time.sleep(_SLOW_SECONDS)
             _write("P", partition, offset)
 

@@ -77,6 +77,8 @@ class Report:
     good_dead_lettered: int = 0
     unacked_processed: int = 0
     torn_lines: int = 0
+    #: Lines of handler misbehaviour: X (raised on purpose), H (hung), W (slow run).
+    injected: dict[str, int] = field(default_factory=dict)
     final_mismatches: dict[int, tuple[int | None, int]] = field(default_factory=dict)
     recovery_seconds: list[tuple[str, float | None]] = field(default_factory=list)
     examples: dict[str, list[str]] = field(default_factory=dict)
@@ -147,6 +149,8 @@ def _finishes(
     deliveries: dict[MessageId, int] = defaultdict(int)
     for log in logs:
         for entry in log.entries:
+            if entry.tag in ("X", "H", "W"):
+                report.injected[entry.tag] = report.injected.get(entry.tag, 0) + 1
             if entry.tag not in ("P", "D"):
                 continue
             key = (entry.partition, entry.offset)

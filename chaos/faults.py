@@ -178,6 +178,32 @@ def _scenarios() -> list[Scenario]:
         ),
         Scenario("poison", "poison messages with a DLQ", quiet, poison_rate=0.01),
         Scenario("malformed", "malformed payloads with a DLQ", quiet, malformed_rate=0.01, vp=4),
+        # On demand only (make chaos): the same faults under the other group protocols.
+        Scenario(
+            "member-kill-kip848",
+            "SIGKILL + restart of a member (KIP-848)",
+            member_kill,
+            protocol="consumer",
+            vp=4,
+            ci=False,
+        ),
+        Scenario(
+            "broker-kill-cooperative",
+            "broker SIGKILL + restart (cooperative-sticky)",
+            broker_kill,
+            protocol="cooperative",
+            vp=4,
+            broker_faults=True,
+            ci=False,
+        ),
+        Scenario(
+            "broker-pause-kip848",
+            "broker SIGSTOP > session timeout (KIP-848)",
+            broker_pause,
+            protocol="consumer",
+            broker_faults=True,
+            ci=False,
+        ),
         Scenario(
             "hang-shutdown",
             "hanging handler at shutdown",

@@ -16,6 +16,7 @@ Consumer log (one file per consumer process)::
     C <t> <partition> <offset>        parafka committed this offset synchronously
     X <t> <partition> <offset>        the handler raised on purpose (not finished)
     H <t> <partition> <offset>        the handler hangs on this message (never finishes)
+    W <t> <partition> <offset>        the handler starts a slow run of this message
     G <t> <event> <partitions>        rebalance: assigned / revoked / lost, "p1,p2" or "-"
 
 A process killed by SIGKILL may leave its last line without its newline: that torn line is
@@ -41,8 +42,8 @@ __all__ = [
 
 Kind = Literal["ok", "poison", "malformed"]
 _KINDS: tuple[Kind, ...] = ("ok", "poison", "malformed")
-EntryTag = Literal["P", "D", "S", "C", "X", "H"]
-_ENTRY_TAGS = frozenset("PDSCXH")
+EntryTag = Literal["P", "D", "S", "C", "X", "H", "W"]
+_ENTRY_TAGS = frozenset("PDSCXHW")
 
 
 class CorruptLog(ValueError):

@@ -50,6 +50,8 @@ class Scenario:
     rate: float = 200.0
     #: The fault loop signals the broker: the run needs a broker of its own.
     broker_faults: bool = False
+    #: Part of the CI run (tests/integration/test_chaos.py); the others only run on demand.
+    ci: bool = True
 
     @property
     def dead_letters(self) -> bool:

@@ -180,6 +180,13 @@ def test_processed_messages_that_were_never_acknowledged_are_counted_apart() -> 
     assert report.unacked_processed == 1
 
 
+def test_injected_misbehaviour_is_counted() -> None:
+    entries = log("m", ("X", 1, 0, 0), ("X", 2, 0, 0), ("W", 3, 0, 0), ("P", 4, 0, 0))
+    report = run(ledger(1, 1), [entries, log("n", ("H", 5, 0, 0))])
+    assert report.ok
+    assert report.injected == {"X": 2, "W": 1, "H": 1}
+
+
 # -- the line formats ------------------------------------------------------------------------
 
 
