@@ -21,11 +21,14 @@ Behaviour knobs:
 - SIGUSR1: the next message this process handles blocks for ever (an ``H`` line says which),
   for the hanging-handler-at-shutdown scenario;
 - ``CHAOS_VP``: lanes per partition (0: no virtual partitions), partitioner = key;
+- ``CHAOS_MAX_BACKLOG``: parafka's ``max_backlog`` (small: back-pressure pauses all the time);
+- ``CHAOS_ASYNC=1``: the handler is ``async def consume`` (runs on parafka's event loop);
 - ``CHAOS_PROTOCOL``: ``eager`` | ``cooperative`` | ``consumer`` (KIP-848).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
@@ -65,28 +68,47 @@ def _chance(*parts: object) -> float:
     return zlib.crc32(":".join(map(str, (_SEED, *parts))).encode()) / 2**32
 
 
+def _handle(message: parafka.Message) -> float:
+    """Run the handler's checks for one message; raise on purpose, or return how long to
+    sleep before it counts as processed."""
+    partition, offset = message.partition, message.offset
+    with _lock:
+        attempt = _attempts.get((partition, offset), 0) + 1
+        _attempts[(partition, offset)] = attempt
+    if _hang_next.is_set():
+        _hang_next.clear()
+        _write("H", partition, offset)
+        threading.Event().wait()
+    payload = message.payload  # malformed values raise DeserializationError here
+    if isinstance(payload, dict) and payload.get("poison"):
+        _write("X", partition, offset)
+        raise InjectedError(f"poison message at {partition}:{offset}")
+    if attempt <= 2 and _chance("x", partition, offset, attempt) < _EXCEPTION_P:
+        _write("X", partition, offset)
+        raise InjectedError(f"injected failure at {partition}:{offset}")
+    if attempt == 1 and _chance("slow", partition, offset) < _SLOW_P:
+        _write("W", partition, offset)
+        return _SLOW_SECONDS
+    return 0.0
+
+
 class ChaosConsumer(parafka.Consumer):
     def consume(self, messages: parafka.Messages) -> None:
         for message in messages:
-            partition, offset = message.partition, message.offset
-            with _lock:
-                attempt = _attempts.get((partition, offset), 0) + 1
-                _attempts[(partition, offset)] = attempt
-            if _hang_next.is_set():
-                _hang_next.clear()
-                _write("H", partition, offset)
-                threading.Event().wait()
-            payload = message.payload  # malformed values raise DeserializationError here
-            if isinstance(payload, dict) and payload.get("poison"):
-                _write("X", partition, offset)
-                raise InjectedError(f"poison message at {partition}:{offset}")
-            if attempt <= 2 and _chance("x", partition, offset, attempt) < _EXCEPTION_P:
-                _write("X", partition, offset)
-                raise InjectedError(f"injected failure at {partition}:{offset}")
-            if attempt == 1 and _chance("slow", partition, offset) < _SLOW_P:
-                _write("W", partition, offset)
-                time.sleep(_SLOW_SECONDS)
-            _write("P", partition, offset)
+            pause = _handle(message)
+            if pause:
+                time.sleep(pause)
+            _write("P", message.partition, message.offset)
+
+
+class AsyncChaosConsumer(parafka.Consumer):
+    """The same handler as ``async def consume`` (``CHAOS_ASYNC=1``): parafka's event loop."""
+
+    async def consume(self, messages: parafka.Messages) -> None:  # type: ignore[override]
+        for message in messages:
+            pause = _handle(message)
+            await asyncio.sleep(pause)
+            _write("P", message.partition, message.offset)
 
 
 def _offsets(event: parafka.Event) -> None:
@@ -137,12 +159,13 @@ app = parafka.App(
     concurrency=int(_env.get("CHAOS_CONCURRENCY", "4")),
     max_messages=20,
     shutdown_timeout=float(_env.get("CHAOS_SHUTDOWN_TIMEOUT", "10")),
+    max_backlog=int(_env.get("CHAOS_MAX_BACKLOG", "0")),
     pause_timeout=0.2,
     pause_max_timeout=1.0,
 )
 app.topic(
     _env["CHAOS_TOPIC"],
-    ChaosConsumer,
+    AsyncChaosConsumer if _env.get("CHAOS_ASYNC") == "1" else ChaosConsumer,
     virtual_partitions=(
         parafka.VirtualPartitions(partitioner=lambda m: m.key, max_partitions=_VP) if _VP else None
     ),

@@ -131,13 +131,16 @@ class Member:
             self.wait(10.0)
 
     def stop(self, timeout: float) -> int | None:
-        """SIGTERM and wait; SIGKILL after ``timeout`` (returns None then)."""
+        """SIGTERM and wait; after ``timeout``, SIGTTIN (parafka writes every thread's stack to
+        the member's output) and SIGKILL (returns None then)."""
         if not self.alive:
             return None
         self.signal(signal.SIGTERM)
         code = self.wait(timeout)
         if code is None:
-            self.kill()
+            self.signal(signal.SIGTTIN)
+            if self.wait(3.0) is None:
+                self.kill()
         return code
 
     def logged(self, tag: str) -> bool:

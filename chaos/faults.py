@@ -142,10 +142,24 @@ def hang_at_shutdown(run: Run) -> None:
 
 
 def _scenarios() -> list[Scenario]:
+    small_backlog = {"CHAOS_MAX_BACKLOG": "40"}
     slow = {"CHAOS_SLOW_P": "0.002", "CHAOS_SLOW_SECONDS": "8", "CHAOS_MAX_POLL_MS": "6000"}
     return [
         Scenario("member-kill", "SIGKILL + restart of a member", member_kill),
-        Scenario("member-kill-vp", "SIGKILL + restart of a member", member_kill, vp=4),
+        Scenario(
+            "member-kill-vp",
+            "SIGKILL + restart of a member (lanes, small backlog)",
+            member_kill,
+            vp=4,
+            env=small_backlog,
+        ),
+        Scenario(
+            "member-kill-async",
+            "SIGKILL + restart of a member (async def consume)",
+            member_kill,
+            vp=4,
+            env={"CHAOS_ASYNC": "1"},
+        ),
         Scenario("member-term", "SIGTERM of a member under load", member_term, vp=4),
         Scenario("churn-eager", "members join and leave (eager)", churn, members=1),
         Scenario(
@@ -155,6 +169,7 @@ def _scenarios() -> list[Scenario]:
             protocol="cooperative",
             members=1,
             vp=4,
+            env=small_backlog,
         ),
         Scenario(
             "churn-kip848",
