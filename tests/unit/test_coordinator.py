@@ -207,6 +207,19 @@ def test_a_poison_message_goes_to_the_dead_letter_queue_after_max_retries() -> N
     assert [e["offset"] for e in events if e.name == "dead_letter_queue.dispatched"] == [1]
 
 
+def test_the_dead_letter_event_comes_before_its_offset_can_be_stored() -> None:
+    # Found while writing the chaos checker, which counts a dead letter as finished work: a
+    # subscriber that records dead letters must see one before an offset past it is stored.
+    clock, events = Clock(), []
+    c = dlq_coordinator(FakeProducer(), "t.dlq", clock, events)
+    seen: list[int | None] = []
+    c._monitor.subscribe("dead_letter_queue.dispatched", lambda _e: seen.append(c.committable()))
+    Calls.fail_offsets = {1}
+    drive(c, clock, c.fetched(messages(0, 4)))
+    assert seen == [1]  # offset 1 was not yet committable when its dead letter was announced
+    assert c.committable() == 5
+
+
 def test_a_failed_dead_letter_produce_skips_nothing_and_is_retried() -> None:
     clock, events = Clock(), []
     producer = FakeProducer(fail=2)

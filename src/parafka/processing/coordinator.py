@@ -376,6 +376,19 @@ class Coordinator:
             self._producer.send(dlq.topic, raw.value(), raw.key(), headers)
         except Exception as exc:
             failure = exc
+        if failure is None:
+            # Published before the offset is marked: a subscriber sees the dead letter before
+            # any stored or committed offset passes it (and before the lane's next batch).
+            self._monitor.publish(
+                "dead_letter_queue.dispatched",
+                topic=self.topic,
+                partition=self.partition,
+                offset=offset,
+                dead_letter_topic=dlq.topic,
+                attempts=letter.runs,
+                skipped=False,
+                error=letter.error,
+            )
         with self._lock:
             lane.in_flight = None
             if self._state != "revoked":
@@ -388,18 +401,7 @@ class Coordinator:
                     self._back_off_locked(lane)
             jobs = self._next_jobs_locked()
         self._notify(self)
-        if failure is None:
-            self._monitor.publish(
-                "dead_letter_queue.dispatched",
-                topic=self.topic,
-                partition=self.partition,
-                offset=offset,
-                dead_letter_topic=dlq.topic,
-                attempts=letter.runs,
-                skipped=False,
-                error=letter.error,
-            )
-        else:
+        if failure is not None:
             self._monitor.publish(
                 "error.occurred",
                 type="dead_letter_queue.produce",
