@@ -204,8 +204,18 @@ class Listener:
             time.sleep(0)
 
     def _consume(self, timeout: float) -> list[confluent_kafka.Message]:
+        """Wait up to ``timeout`` for the first message, then take whatever else is ready.
+
+        Not ``consume(n, timeout)`` alone: it waits the whole timeout unless ``n`` messages
+        arrive, which on a live stream delays every message by up to ``fetch_timeout``.
+        ``poll()`` returns with the first one; ``consume(n - 1, 0)`` adds the rest without
+        waiting, so a busy stream still comes in large batches.
+        """
         try:
-            return self._client.consume(self._settings.fetch_messages, timeout)
+            first = self._client.poll(timeout)
+            if first is None:
+                return []
+            return [first, *self._client.consume(self._settings.fetch_messages - 1, 0)]
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.fatal():
