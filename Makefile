@@ -30,7 +30,7 @@ bench-quick: $(STAMP)
 
 # The chaos harness (about 10 min): its own brokers, every fault class, a table,
 # chaos/results/*.json. The 30-minute soak mixing every fault: make chaos CHAOS_ARGS="--soak 30"
-CHAOS_ARGS ?= --duration 40 --seed 1
+CHAOS_ARGS ?= --duration 60 --seed 1
 chaos: $(STAMP)
 	$(BIN)/python -m chaos $(CHAOS_ARGS)
 

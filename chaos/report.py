@@ -40,6 +40,10 @@ def summarize(results: Sequence[RunResult]) -> list[dict[str, Any]]:
                 "commits_ahead": sum(r.report.commits_ahead for r in runs),
                 "commits_checked": sum(r.report.commits_checked for r in runs),
                 "dead_letters": sum(r.report.dead_lettered for r in runs),
+                "injected": {
+                    tag: sum(r.report.injected.get(tag, 0) for r in runs)
+                    for tag in sorted({t for r in runs for t in r.report.injected})
+                },
                 "final_equal_end": all(not r.report.final_mismatches for r in runs),
                 "recovery_max_s": round(max(recoveries), 1) if recoveries else None,
                 "problems": sum(len(r.problems) for r in runs),
