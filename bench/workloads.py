@@ -96,8 +96,10 @@ def _spec(ctx: Context, contender: str, topic: str, partitions: int, **kw: Any) 
     )
 
 
-def _run(ctx: Context, spec: Spec, label: str, name: str) -> Outcome:
-    outcome = run_contender(spec, label)
+def _run(
+    ctx: Context, spec: Spec, label: str, name: str, on_first: Callable[[], None] | None = None
+) -> Outcome:
+    outcome = run_contender(spec, label, on_first)
     state = "ok" if outcome.finished else f"FAILED ({outcome.error})"
     ctx.echo(
         f"  {label:>8} {name:<44} c={spec.concurrency:<3} {measured_throughput(outcome):>11,.0f}"
@@ -441,10 +443,14 @@ LATENCY_CONCURRENCY = 10
 def latency(ctx: Context, capacities: dict[str, float]) -> list[Entry]:
     """A steady produce rate at half of each contender's capacity (its io-bound throughput at
     concurrency 10 in this run, or 10 / L if that level did not run), 1 ms of IO per message
-    over 10 partitions; p50/p99 of send-to-processed time once ``warmup`` seconds passed after
-    the contender's first message (so its group join is left out)."""
-    duration = ctx.seconds(25.0, 6.0)
-    warmup = ctx.seconds(6.0, 3.0)
+    over 10 partitions; p50/p99 of send-to-processed time.
+
+    One stamped message per partition is there before the contender starts; the steady rate
+    begins when the contender reports that it processed its first message, so neither its
+    start-up nor its group join is in the figure, and latencies count from ``warmup`` seconds
+    after that."""
+    duration = ctx.seconds(20.0, 6.0)
+    warmup = 1.0
     entries = []
     for contender in ("parafka_app", "naive", *ctx.peers):
         info = traits(contender)
@@ -460,15 +466,16 @@ def latency(ctx: Context, capacities: dict[str, float]) -> list[Entry]:
             topic,
             LATENCY_PARTITIONS,
             concurrency=level,
-            expected=_even(messages, LATENCY_PARTITIONS),
+            expected={p: n + 1 for p, n in _even(messages, LATENCY_PARTITIONS).items()},
             cost_ms=SLEEP_MS,
             latency=True,
             options={"max_messages": 10, "latency_warmup_s": warmup},
         )
         producer = _PacedProducer(ctx.bootstrap, topic, LATENCY_PARTITIONS, rate, messages)
+        producer.seed()
         producer.start()
         try:
-            outcome = _run(ctx, spec, "latency", info.label)
+            outcome = _run(ctx, spec, "latency", info.label, on_first=producer.go.set)
         finally:
             producer.stop()
         entries.append(
@@ -491,7 +498,8 @@ def latency(ctx: Context, capacities: dict[str, float]) -> list[Entry]:
 
 
 class _PacedProducer(threading.Thread):
-    """Produces ``messages`` stamped values round-robin at ``rate`` per second.
+    """Produces ``messages`` stamped values round-robin at ``rate`` per second, from when
+    ``go`` is set (:meth:`seed` first puts one in each partition, on the caller's thread).
 
     Runs on its own thread; ``max_lag`` (how far behind its schedule it ever fell) is written
     by it and read after :meth:`stop`.
@@ -505,9 +513,19 @@ class _PacedProducer(threading.Thread):
         self._topic, self._partitions = topic, partitions
         self._interval, self._messages = 1.0 / rate, messages
         self._stopping = threading.Event()
+        self.go = threading.Event()
         self.max_lag = 0.0
 
+    def seed(self) -> None:
+        for partition in range(self._partitions):
+            self._producer.produce(self._topic, stamp_value(VALUE), partition=partition)
+        if self._producer.flush(30.0):
+            raise RuntimeError(f"could not seed {self._topic}")
+
     def run(self) -> None:
+        while not self.go.wait(0.1):
+            if self._stopping.is_set():
+                return
         began = time.monotonic()
         for index in range(self._messages):
             due = began + index * self._interval

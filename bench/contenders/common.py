@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import resource
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -30,6 +31,9 @@ __all__ = [
 
 #: The line the contender process prints its result on: ``RESULT_PREFIX + json``.
 RESULT_PREFIX = "BENCH-RESULT "
+
+#: The line the contender process prints when its first message was processed.
+FIRST_MARKER = "BENCH-FIRST"
 
 #: Width of the send-time stamp at the start of a latency workload's values.
 STAMP_WIDTH = 20
@@ -168,6 +172,7 @@ class Recorder:
                 if sent is not None and sent >= counted_from
             ]
         with self._lock:
+            first = not self._partitions
             if self.first_started is None:
                 self.first_started = now
             state = self._partitions.get(partition)
@@ -185,6 +190,11 @@ class Recorder:
                         self.done.set()
                 else:
                     self._outstanding[partition] = left - count
+        if first:
+            # Tells the runner that this contender is consuming (the latency workload starts
+            # its steady produce rate then, so the group join is not part of the figure).
+            sys.stdout.write(FIRST_MARKER + "\n")
+            sys.stdout.flush()
 
     def outcome(
         self,

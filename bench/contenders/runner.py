@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
-from bench.contenders.common import RESULT_PREFIX, Outcome, Spec
+from bench.contenders.common import FIRST_MARKER, RESULT_PREFIX, Outcome, Spec
 from bench.contenders.venvs import ROOT, interpreter
 
 __all__ = ["LOGS", "run_contender"]
@@ -20,23 +22,42 @@ LOGS = ROOT / "bench" / "results" / "logs"
 GRACE = 60.0
 
 
-def run_contender(spec: Spec, label: str) -> Outcome:
-    """Start ``python -m bench.contenders <spec.contender>``, wait for its outcome line."""
+def run_contender(spec: Spec, label: str, on_first: Callable[[], None] | None = None) -> Outcome:
+    """Start ``python -m bench.contenders <spec.contender>``, wait for its outcome line.
+
+    ``on_first`` is called (on a reader thread) as soon as the contender reports its first
+    processed message.
+    """
     python = interpreter(spec.contender)
     LOGS.mkdir(parents=True, exist_ok=True)
     log = LOGS / f"{label}-{spec.contender}.log"
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
     command = [str(python), "-m", "bench.contenders", spec.contender, spec.to_json()]
+    lines: list[str] = []
     with log.open("w") as errors:
         process = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=errors, text=True
         )
+        assert process.stdout is not None
+        stdout = process.stdout
+
+        def read() -> None:
+            for line in stdout:
+                if line.startswith(FIRST_MARKER):
+                    if on_first is not None:
+                        on_first()
+                else:
+                    lines.append(line)
+
+        reader = threading.Thread(target=read, name="bench-contender-stdout", daemon=True)
+        reader.start()
         try:
-            out, _ = process.communicate(timeout=spec.timeout_s + GRACE)
+            process.wait(timeout=spec.timeout_s + GRACE)
         except subprocess.TimeoutExpired:
             process.kill()
-            out, _ = process.communicate()
-    for line in out.splitlines():
+            process.wait()
+        reader.join(10.0)
+    for line in lines:
         if line.startswith(RESULT_PREFIX):
             return Outcome.from_json(line[len(RESULT_PREFIX) :])
     return _failed(spec, f"no result (exit status {process.returncode}); see {_rel(log)}")
