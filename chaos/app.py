@@ -50,7 +50,8 @@ _DLQ = _env.get("CHAOS_DLQ") or None
 
 _log_fd = os.open(_env["CHAOS_LOG"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
 _lock = threading.Lock()
-_attempts: dict[tuple[int, int], int] = {}  # (partition, offset) -> runs in this process
+#: (partition, offset) -> runs in this process, for messages not finished yet.
+_attempts: dict[tuple[int, int], int] = {}
 _hang_next = threading.Event()
 
 
@@ -66,6 +67,13 @@ def _write(tag: EntryTag, partition: int, offset: int) -> None:
 def _chance(*parts: object) -> float:
     """A reproducible number in [0, 1) from the seed and ``parts``."""
     return zlib.crc32(":".join(map(str, (_SEED, *parts))).encode()) / 2**32
+
+
+def _done(message: parafka.Message) -> None:
+    """The handler finished ``message``: log it and forget its attempts (bounded memory)."""
+    with _lock:
+        _attempts.pop((message.partition, message.offset), None)
+    _write("P", message.partition, message.offset)
 
 
 def _handle(message: parafka.Message) -> float:
@@ -98,7 +106,7 @@ class ChaosConsumer(parafka.Consumer):
             pause = _handle(message)
             if pause:
                 time.sleep(pause)
-            _write("P", message.partition, message.offset)
+            _done(message)
 
 
 class AsyncChaosConsumer(parafka.Consumer):
@@ -108,7 +116,7 @@ class AsyncChaosConsumer(parafka.Consumer):
         for message in messages:
             pause = _handle(message)
             await asyncio.sleep(pause)
-            _write("P", message.partition, message.offset)
+            _done(message)
 
 
 def _offsets(event: parafka.Event) -> None:

@@ -179,7 +179,16 @@ def _scenarios() -> list[Scenario]:
             members=1,
         ),
         Scenario("slow-handler", "handler slower than max.poll.interval.ms", quiet, env=slow),
-        Scenario("broker-term", "broker SIGTERM + restart", broker_term, vp=4, broker_faults=True),
+        # Not in CI: about one broker SIGTERM in 25 leaves a member stuck out of its group for
+        # good (librdkafka#5511, see the README's Reliability section): CI would be flaky.
+        Scenario(
+            "broker-term",
+            "broker SIGTERM + restart",
+            broker_term,
+            vp=4,
+            broker_faults=True,
+            ci=False,
+        ),
         Scenario("broker-kill", "broker SIGKILL + restart", broker_kill, broker_faults=True),
         Scenario(
             "broker-pause", "broker SIGSTOP > session timeout", broker_pause, broker_faults=True

@@ -2,7 +2,7 @@
 
 Three members with virtual partitions under cooperative-sticky, random exceptions, poison and
 malformed messages with a DLQ; every 15-30 s one fault among member SIGKILL, member SIGTERM,
-a join and leave, a hang at shutdown, broker SIGTERM, SIGKILL or SIGSTOP. Member slot 0 is
+a join and leave, a hang at shutdown, broker SIGKILL or SIGSTOP. Member slot 0 is
 never signalled, so its RSS (sampled every 10 s) shows whether memory grows.
 """
 
@@ -22,7 +22,9 @@ def _member(run: Run) -> int:
 
 
 def _mixed(run: Run) -> None:
-    kinds = ["kill", "term", "churn", "hang", "broker-term", "broker-kill", "broker-stop"]
+    # No broker SIGTERM: it can leave a member out of its group for good (librdkafka#5511, see
+    # the README), which ends the memory measurement of the member it hits.
+    kinds = ["kill", "term", "churn", "hang", "broker-kill", "broker-stop"]
     while run.time_left() > 40.0:
         run.wait(run.random.uniform(15.0, 30.0))
         kind = run.random.choice(kinds)
