@@ -179,7 +179,7 @@ def _scenarios() -> list[Scenario]:
             members=1,
         ),
         Scenario("slow-handler", "handler slower than max.poll.interval.ms", quiet, env=slow),
-        # Not in CI: about one broker SIGTERM in 25 leaves a member stuck out of its group for
+        # Not in CI: about one broker SIGTERM in 20 leaves a member stuck out of its group for
         # good (librdkafka#5511, see the README's Reliability section): CI would be flaky.
         Scenario(
             "broker-term",
