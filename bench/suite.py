@@ -32,6 +32,7 @@ import parafka
 from bench import workloads
 from bench.contenders.catalog import traits
 from bench.contenders.venvs import interpreter
+from bench.kafka import warm_up_broker
 from bench.present import markdown, plot, text
 from bench.workloads import PEERS, WORKLOADS, Context, Entry
 from parafka.broker import LocalBroker
@@ -131,6 +132,7 @@ def _echo(line: str) -> None:
 def run(args: argparse.Namespace, bootstrap: str) -> tuple[float, dict[str, list[Entry]]]:
     for peer in args.peers:
         interpreter(peer)  # build the virtualenvs before anything is timed
+    warm_up_broker(bootstrap)
     sleep_cost = measure_sleep(SLEEP_SAMPLES)
     _echo(f"L = {sleep_cost * 1000:.3f} ms per time.sleep(0.001) ({SLEEP_SAMPLES} samples)")
     ctx = Context(bootstrap, args.quick, args.peers, sleep_cost, _echo, args.kafka)

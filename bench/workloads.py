@@ -148,7 +148,7 @@ def overhead(ctx: Context) -> list[Entry]:
     The bare loop and parafka alternate (3 runs each, 1 with --quick; the median counts);
     the others run once. Every contender reads the same topic with a group of its own.
     """
-    messages = 50_000 if ctx.quick else 1_000_000
+    messages = 200_000 if ctx.quick else 1_000_000
     repeats = 1 if ctx.quick else 3
     topic, _ = fill_topic(ctx.bootstrap, "overhead", OVERHEAD_PARTITIONS, messages, VALUE)
     expected = _even(messages, OVERHEAD_PARTITIONS)
@@ -451,6 +451,7 @@ def latency(ctx: Context, capacities: dict[str, float]) -> list[Entry]:
     after that."""
     duration = ctx.seconds(20.0, 6.0)
     warmup = 1.0
+    _warm_up_live_traffic(ctx, ctx.seconds(20.0, 10.0))
     entries = []
     for contender in ("parafka_app", "naive", *ctx.peers):
         info = traits(contender)
@@ -497,6 +498,36 @@ def latency(ctx: Context, capacities: dict[str, float]) -> list[Entry]:
     return entries
 
 
+def _warm_up_live_traffic(ctx: Context, seconds: float) -> None:
+    """Untimed: the naive pool reads a steady stream at the workload's rate for ``seconds``.
+
+    A broker that has not served small live produce and fetch requests for long (its JVM has
+    not compiled that path) answers them slowly at first: without this, whichever contender ran
+    first had seconds of latency that the next ones did not (seen on a fresh broker: p50 3.3 s,
+    then 0.6 s, then 7 ms for the same contender)."""
+    rate = LATENCY_CONCURRENCY / ctx.sleep_cost / 2
+    messages = int(rate * seconds)
+    topic = unique("latency-warm-up")
+    create_topic(ctx.bootstrap, topic, LATENCY_PARTITIONS)
+    spec = _spec(
+        ctx,
+        "naive",
+        topic,
+        LATENCY_PARTITIONS,
+        concurrency=LATENCY_CONCURRENCY,
+        expected={p: n + 1 for p, n in _even(messages, LATENCY_PARTITIONS).items()},
+        cost_ms=SLEEP_MS,
+        latency=True,
+    )
+    producer = _PacedProducer(ctx.bootstrap, topic, LATENCY_PARTITIONS, rate, messages)
+    producer.seed()
+    producer.start()
+    try:
+        _run(ctx, spec, "latency", "warm-up (not reported)", on_first=producer.go.set)
+    finally:
+        producer.stop()
+
+
 class _PacedProducer(threading.Thread):
     """Produces ``messages`` stamped values round-robin at ``rate`` per second, from when
     ``go`` is set (:meth:`seed` first puts one in each partition, on the caller's thread).
@@ -509,7 +540,11 @@ class _PacedProducer(threading.Thread):
         self, bootstrap: str, topic: str, partitions: int, rate: float, messages: int
     ) -> None:
         super().__init__(name="bench-paced-producer", daemon=True)
-        self._producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 1, "acks": 1})
+        # Idempotent, as parafka's own producer is: the broker's producer-id coordinator (its
+        # __transaction_state topic) is then loaded during the warm-up, not during a run.
+        self._producer = Producer(
+            {"bootstrap.servers": bootstrap, "linger.ms": 1, "enable.idempotence": True}
+        )
         self._topic, self._partitions = topic, partitions
         self._interval, self._messages = 1.0 / rate, messages
         self._stopping = threading.Event()
