@@ -57,6 +57,7 @@ def run_contender(spec: Spec, label: str, on_first: Callable[[], None] | None = 
             process.kill()
             process.wait()
         reader.join(10.0)
+        stdout.close()
     for line in lines:
         if line.startswith(RESULT_PREFIX):
             return Outcome.from_json(line[len(RESULT_PREFIX) :])
