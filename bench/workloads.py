@@ -20,6 +20,7 @@ from bench.contenders.catalog import traits
 from bench.contenders.common import Outcome, Spec, stamp_value
 from bench.contenders.runner import run_contender
 from bench.kafka import fill_keyed_topic, fill_topic, unique
+from parafka.connection.client import DEFAULTS as CLIENT_DEFAULTS
 from parafka.testing import create_topic
 
 __all__ = ["PEERS", "WORKLOADS", "Context", "Entry"]
@@ -83,7 +84,11 @@ def measured_throughput(outcome: Outcome) -> float:
 
 def _spec(ctx: Context, contender: str, topic: str, partitions: int, **kw: Any) -> Spec:
     options = dict(kw.pop("options", {}))
-    if contender in ("parafka_app", "bare", "naive") and ctx.kafka:
+    if contender in ("bare", "naive"):
+        # The same librdkafka settings parafka starts from, so that only the framework differs
+        # (librdkafka's own fetch.queue.backoff.ms of 1 s alone cut the bare loop to a sixth).
+        options["kafka"] = {**CLIENT_DEFAULTS, **ctx.kafka}
+    elif contender == "parafka_app" and ctx.kafka:
         options["kafka"] = ctx.kafka
     return Spec(
         contender=contender,
