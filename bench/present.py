@@ -142,6 +142,8 @@ def plot(workload: str, entries: Sequence[Entry], directory: Path) -> Path | Non
             p50 = [(e.outcome.latency_ms or {}).get("p50", 0.0) for e in ran]
             axes.barh(names, p50, color="tab:orange", label="p50")
             axes.set_xscale("log")
+            bars.set_label("p99")
+            axes.legend(fontsize=8)
         axes.bar_label(bars, fmt="%.2f" if workload in ("overhead", "skew") else "%.0f", fontsize=8)
         axes.set_xlabel(label)
         axes.invert_yaxis()
