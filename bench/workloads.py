@@ -121,21 +121,7 @@ def _even(total: int, partitions: int) -> dict[int, int]:
 
 
 def _unsupported(workload: str, level: int, name: str, contender: str, why: str) -> Entry:
-    outcome = Outcome(
-        contender=contender,
-        finished=False,
-        error=None,
-        processed=0,
-        seconds=0.0,
-        throughput=0.0,
-        began=0.0,
-        partitions={},
-        latency_ms=None,
-        cpu_seconds=0.0,
-        cpu_us_per_message=0.0,
-        peak_rss_mb=0.0,
-        unsupported=why,
-    )
+    outcome = Outcome.empty(contender, unsupported=why)
     return Entry(workload, level, name, contender, outcome, 0, note=why)
 
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 
 from confluent_kafka import Consumer, KafkaException
 
-from bench.contenders.common import Recorder, Spec
+from bench.contenders.common import Recorder, Spec, consumer_settings
 
 # Literals: bench.contenders.catalog reads these with ast.literal_eval, without importing.
 LABEL = "confluent-kafka bare loop (1 thread)"
@@ -25,15 +25,7 @@ _LOG.addHandler(logging.NullHandler())
 
 
 def run(spec: Spec, recorder: Recorder) -> None:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": spec.bootstrap,
-            "group.id": spec.group,
-            "auto.offset.reset": "earliest",
-            "logger": _LOG,
-            **spec.options.get("kafka", {}),
-        }
-    )
+    consumer = Consumer(consumer_settings(spec, _LOG))
     timed = spec.cost_ms > 0 or bool(spec.partition_cost_ms) or spec.latency
     try:
         consumer.subscribe([spec.topic])

@@ -19,12 +19,14 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = [
+    "FIRST_MARKER",
     "RESULT_PREFIX",
     "Outcome",
     "Recorder",
     "Spec",
     "Unsupported",
     "Usage",
+    "consumer_settings",
     "sent_at",
     "stamp_value",
 ]
@@ -301,5 +303,38 @@ class Outcome:
         return json.dumps(asdict(self))
 
     @classmethod
+    def empty(
+        cls, contender: str, error: str | None = None, unsupported: str | None = None
+    ) -> Outcome:
+        """An outcome with nothing processed: a contender that failed or could not run."""
+        return cls(
+            contender=contender,
+            finished=False,
+            error=error,
+            processed=0,
+            seconds=0.0,
+            throughput=0.0,
+            began=0.0,
+            partitions={},
+            latency_ms=None,
+            cpu_seconds=0.0,
+            cpu_us_per_message=0.0,
+            peak_rss_mb=0.0,
+            unsupported=unsupported,
+        )
+
+    @classmethod
     def from_json(cls, text: str) -> Outcome:
         return cls(**json.loads(text))
+
+
+def consumer_settings(spec: Spec, logger: object) -> dict[str, Any]:
+    """librdkafka consumer settings for a contender built on confluent-kafka directly: the
+    spec's broker and group, from the earliest offset, plus ``spec.options["kafka"]``."""
+    return {
+        "bootstrap.servers": spec.bootstrap,
+        "group.id": spec.group,
+        "auto.offset.reset": "earliest",
+        "logger": logger,
+        **spec.options.get("kafka", {}),
+    }

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from confluent_kafka import Consumer, KafkaException
 
-from bench.contenders.common import Recorder, Spec
+from bench.contenders.common import Recorder, Spec, consumer_settings
 
 # Literals: bench.contenders.catalog reads these with ast.literal_eval, without importing.
 LABEL = "naive ThreadPoolExecutor + auto-commit"
@@ -30,15 +30,7 @@ _LOG.addHandler(logging.NullHandler())
 
 
 def run(spec: Spec, recorder: Recorder) -> None:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": spec.bootstrap,
-            "group.id": spec.group,
-            "auto.offset.reset": "earliest",
-            "logger": _LOG,
-            **spec.options.get("kafka", {}),
-        }
-    )
+    consumer = Consumer(consumer_settings(spec, _LOG))
     slots = threading.BoundedSemaphore(4 * spec.concurrency)
 
     def work(partition: int, value: bytes | None) -> None:

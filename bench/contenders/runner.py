@@ -61,23 +61,8 @@ def run_contender(spec: Spec, label: str, on_first: Callable[[], None] | None = 
     for line in lines:
         if line.startswith(RESULT_PREFIX):
             return Outcome.from_json(line[len(RESULT_PREFIX) :])
-    return _failed(spec, f"no result (exit status {process.returncode}); see {_rel(log)}")
-
-
-def _failed(spec: Spec, error: str) -> Outcome:
-    return Outcome(
-        contender=spec.contender,
-        finished=False,
-        error=error,
-        processed=0,
-        seconds=0.0,
-        throughput=0.0,
-        began=0.0,
-        partitions={},
-        latency_ms=None,
-        cpu_seconds=0.0,
-        cpu_us_per_message=0.0,
-        peak_rss_mb=0.0,
+    return Outcome.empty(
+        spec.contender, error=f"no result (exit status {process.returncode}); see {_rel(log)}"
     )
 
 
