@@ -488,6 +488,7 @@ class Listener:
             coordinator = self._coordinators.pop(key, None)
             self._paused.discard(key)
             self._stored.pop(key, None)
+            self._message_size.pop(key, None)
             if coordinator is None:
                 continue
             point, jobs = coordinator.revoke()
