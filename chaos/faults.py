@@ -23,19 +23,19 @@ def _pause(run: Run, low: float, high: float) -> None:
     run.wait(run.random.uniform(low, high))
 
 
-def _pick(run: Run) -> int:
+def _pick(run: Run) -> Member | None:
+    """A random running member (seeded), or None when none runs."""
     alive = run.alive_members()
-    return run.random.randrange(len(alive)) if alive else -1
+    return alive[run.random.randrange(len(alive))] if alive else None
 
 
 def member_kill(run: Run) -> None:
     """SIGKILL a member under load, restart it after a moment."""
     while run.time_left() > _MARGIN:
         _pause(run, 2.0, 4.0)
-        index = _pick(run)
-        if index < 0:
+        member = _pick(run)
+        if member is None:
             continue
-        member = run.alive_members()[index]
         start = time.monotonic_ns()
         member.kill()
         _pause(run, 0.2, 1.5)
@@ -47,10 +47,9 @@ def member_term(run: Run) -> None:
     """SIGTERM a member under load (graceful: must exit 0), restart it."""
     while run.time_left() > _MARGIN:
         _pause(run, 2.0, 4.0)
-        index = _pick(run)
-        if index < 0:
+        member = _pick(run)
+        if member is None:
             continue
-        member = run.alive_members()[index]
         start = time.monotonic_ns()
         run.stop_member(member, expect=0)
         member.start()
@@ -125,10 +124,9 @@ def hang_at_shutdown(run: Run) -> None:
     ``shutdown_timeout`` with status 2; the hung message is processed by someone else."""
     while run.time_left() > _MARGIN:
         _pause(run, 2.0, 4.0)
-        index = _pick(run)
-        if index < 0:
+        member = _pick(run)
+        if member is None:
             continue
-        member = run.alive_members()[index]
         member.signal(signal.SIGUSR1)
         deadline = time.monotonic() + 10.0
         while not member.logged("H") and time.monotonic() < deadline:
