@@ -23,12 +23,16 @@ Behaviour knobs:
 - ``CHAOS_VP``: lanes per partition (0: no virtual partitions), partitioner = key;
 - ``CHAOS_MAX_BACKLOG``: parafka's ``max_backlog`` (small: back-pressure pauses all the time);
 - ``CHAOS_ASYNC=1``: the handler is ``async def consume`` (runs on parafka's event loop);
-- ``CHAOS_PROTOCOL``: ``eager`` | ``cooperative`` | ``consumer`` (KIP-848).
+- ``CHAOS_PROTOCOL``: ``eager`` | ``cooperative`` | ``consumer`` (KIP-848);
+- ``CHAOS_DEBUG``: librdkafka ``debug`` contexts (e.g. ``cgrp``), logged to the member's
+  ``.out`` file, for investigating a run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import os
 import signal
 import threading
@@ -142,6 +146,12 @@ def _hang(_signum: int, _frame: FrameType | None) -> None:
     _hang_next.set()
 
 
+def _log_group_state(stats: str) -> None:
+    """With ``CHAOS_DEBUG``: librdkafka's consumer group state, once a second."""
+    group = json.loads(stats).get("cgrp", {})
+    logging.getLogger("chaos").info("cgrp %s", json.dumps(group, sort_keys=True))
+
+
 def _kafka() -> dict[str, Any]:
     kafka: dict[str, Any] = {
         "bootstrap.servers": _env["CHAOS_BOOTSTRAP"],
@@ -156,6 +166,11 @@ def _kafka() -> dict[str, Any]:
         kafka["heartbeat.interval.ms"] = 1000
         strategy = "cooperative-sticky" if protocol == "cooperative" else "range"
         kafka["partition.assignment.strategy"] = strategy
+    if _env.get("CHAOS_DEBUG"):
+        kafka["debug"] = _env["CHAOS_DEBUG"]
+        logging.getLogger("parafka.librdkafka").setLevel(logging.DEBUG)
+        kafka["statistics.interval.ms"] = 1000
+        kafka["stats_cb"] = _log_group_state
     return kafka
 
 

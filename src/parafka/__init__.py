@@ -5,6 +5,7 @@ from parafka.consumer import Consumer
 from parafka.dead_letters import DeadLetterQueue
 from parafka.errors import (
     AuthenticationFailed,
+    ClientStuck,
     ConfigurationError,
     DeadLetterError,
     DeserializationError,
@@ -29,6 +30,7 @@ __all__ = [
     "App",
     "AuthenticationFailed",
     "BatchMetadata",
+    "ClientStuck",
     "ConfigurationError",
     "Consumer",
     "DeadLetterError",

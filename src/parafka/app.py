@@ -4,10 +4,12 @@ Threads: the app is configured and started on one thread (usually the main threa
 ``run()`` keeps until a signal or ``stop()``). ``stop()`` and ``request_stop()`` may be called
 from any thread; the shutdown itself runs once, under ``_shutdown_lock``.
 
-Shutdown order (each step bounded by ``shutdown_timeout`` in all):
+Shutdown order (steps 1-2 bounded by ``shutdown_timeout``, step 3 by ``close_timeout``):
 1. listeners stop fetching (pause every partition) and stop dispatching new batches;
 2. running batches finish, then each consumer instance's ``shutdown()`` hook runs;
-3. listeners store and synchronously commit what finished work allows, then close their client;
+3. listeners store and synchronously commit what finished work allows, then close their client
+   (a client whose commit or close does not return in time is abandoned: its partitions go back
+   to the group when the broker's session timeout expires);
 4. the worker threads exit. Jobs still running at the deadline are reported (``shutdown.hanging``)
    and the stop is not clean: ``run()`` then exits with status 2.
 """
@@ -55,6 +57,7 @@ class App:
         max_messages: int = 100,
         max_wait_time: float = 1.0,
         shutdown_timeout: float = 60.0,
+        close_timeout: float = 10.0,
         pause_timeout: float = 1.0,
         pause_max_timeout: float = 30.0,
         max_backlog: int = 0,
@@ -76,6 +79,7 @@ class App:
             max_messages=max_messages,
             max_wait_time=max_wait_time,
             shutdown_timeout=shutdown_timeout,
+            close_timeout=close_timeout,
             pause_timeout=pause_timeout,
             pause_max_timeout=pause_max_timeout,
             max_backlog=max_backlog,
@@ -279,8 +283,8 @@ class App:
         for listener in self._listeners:
             listener.request_stop(deadline)
         for listener in self._listeners:
-            # Past the deadline a listener still commits and closes; give it a little longer.
-            listener.join(max(0.0, deadline - time.monotonic()) + 30.0)
+            # Past the deadline a listener still commits and closes, within close_timeout.
+            listener.join(max(0.0, deadline - time.monotonic()) + self.settings.close_timeout + 1.0)
         if self.producer is not None:
             self.producer.close(max(1.0, deadline - time.monotonic()))
         hanging = [f"{b.job} on {b.worker} for {b.running_for:.1f} s" for b in self.workers.busy()]

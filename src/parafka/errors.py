@@ -24,6 +24,7 @@ __all__ = [
     "BrokerAlreadyRunning",
     "BrokerError",
     "BrokerStartFailed",
+    "ClientStuck",
     "ConfigurationError",
     "DeadLetterError",
     "DeserializationError",
@@ -73,6 +74,12 @@ class AuthenticationFailed(SecurityError):
 
 class SslHandshakeFailed(SecurityError):
     """The TLS handshake failed (e.g. the broker's certificate is not signed by a trusted CA)."""
+
+
+class ClientStuck(ParafkaError):
+    """librdkafka's client stopped making progress: its final commit and close did not return
+    within ``close_timeout`` (the client is abandoned), or it stayed out of its consumer group
+    (the listener replaces it). Published as ``error.occurred``; nothing is lost."""
 
 
 class BrokerError(ParafkaError):

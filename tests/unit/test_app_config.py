@@ -25,6 +25,7 @@ class Noop(parafka.Consumer):
         ({"kafka": BOOT, "max_messages": 0}, "max_messages must be >= 1"),
         ({"kafka": BOOT, "max_wait_time": -1}, "max_wait_time must be > 0"),
         ({"kafka": BOOT, "shutdown_timeout": 0.5}, "shutdown_timeout (0.5) must be >= max_wait"),
+        ({"kafka": BOOT, "close_timeout": 0}, "close_timeout must be > 0"),
         ({"kafka": BOOT, "pause_max_timeout": 0.1}, "pause_max_timeout (0.1) must be >="),
         ({"kafka": {**BOOT, "enable.auto.offset.store": True}}, "'enable.auto.offset.store' is"),
         ({"kafka": {**BOOT, "group.id": "x"}}, "'group.id' is managed by parafka"),

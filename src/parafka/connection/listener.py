@@ -12,7 +12,11 @@ partition is paused it waits on ``_wake`` instead, then polls without blocking.
 
 Shutdown (:meth:`request_stop`): pause everything, stop dispatching, let running jobs finish and
 ``shutdown()`` hooks run until the deadline while still polling, store and commit synchronously
-what is committable, close the client.
+what is committable, close the client. The final commit and close run on a short-lived helper
+thread (``<listener>-close``) while the listener waits at most ``close_timeout`` for it: librdkafka
+can block in ``close()`` for ever when its group state is stuck (seen after broker pauses and
+restarts, librdkafka#5511). Past the bound the client is abandoned to that thread, a
+:class:`~parafka.ClientStuck` error is published, and the app can still exit.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from parafka.config import Settings
 from parafka.connection.client import build_client, client_config, is_incremental
+from parafka.errors import ClientStuck
 from parafka.instrumentation import Monitor
 from parafka.processing import progress
 from parafka.processing.coordinator import Coordinator
@@ -176,7 +181,7 @@ class Listener:
             self._monitor.publish("error.occurred", type="listener.crashed", error=exc)
             self._on_critical(exc)
             try:
-                self._client.close()
+                self._finish([])
             except Exception as close_error:
                 self._monitor.publish("error.occurred", type="listener.close", error=close_error)
         finally:
@@ -539,9 +544,42 @@ class Listener:
             for key, coordinator in self._coordinators.items()
             if (point := coordinator.commit_point()) is not None
         ]
-        if offsets:
-            self._commit(offsets)
-        self._client.close()
+        self._finish(offsets)
+
+    def _finish(self, offsets: list[TopicPartition]) -> None:
+        """Commit ``offsets`` and close the client, waiting at most ``close_timeout``.
+
+        Both run on a helper thread, which owns the client from here on (this thread only
+        waits for it); an error either raises is re-raised here. A client that does not finish
+        in time is left to that (daemon) thread: nothing more is committed, and the group gets
+        its partitions back when the broker's session timeout expires.
+        """
+        failure: list[BaseException] = []
+
+        def finish() -> None:
+            try:
+                if offsets:
+                    self._commit(offsets)
+                self._client.close()
+            except BaseException as exc:
+                failure.append(exc)
+
+        closer = threading.Thread(target=finish, name=f"{self._thread.name}-close", daemon=True)
+        closer.start()
+        closer.join(self._settings.close_timeout)
+        if closer.is_alive():
+            self._monitor.publish(
+                "error.occurred",
+                type="listener.close",
+                error=ClientStuck(
+                    f"consumer group {self.group.group_id!r}: the client's final commit and "
+                    f"close did not return within close_timeout "
+                    f"({self._settings.close_timeout:g} s); abandoned (its partitions return to "
+                    f"the group when the broker's session timeout expires)"
+                ),
+            )
+        elif failure:
+            raise failure[0]
 
     def _all_idle(self) -> bool:
         return all(c.idle for c in self._coordinators.values()) and all(

@@ -1,0 +1,137 @@
+"""A client that stops answering at shutdown: the app still stops within its bounds, says so,
+and loses nothing.
+
+The broker of this module is its own (it is frozen with SIGSTOP). While it is frozen,
+librdkafka's final commit and ``close()`` wait for a group coordinator that never answers;
+parafka waits ``close_timeout`` for them, abandons the client and publishes ``ClientStuck``.
+Once the broker runs again, a new member of the group gets every message whose offset was not
+committed (at-least-once), and the committed offsets never pass processed work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+import parafka
+from parafka.broker import BrokerInfo, LocalBroker
+from parafka.errors import BrokerError
+from parafka.testing import create_topic, produce_messages
+from tests.integration.helpers import Record, committed, running, wait_until
+
+pytestmark = pytest.mark.integration
+
+MESSAGES = 200
+PARTITIONS = 2
+
+
+@pytest.fixture(scope="module")
+def own_broker() -> Iterator[BrokerInfo]:
+    broker = LocalBroker(f"pytest-{os.getpid()}-stuck")
+    try:
+        info = broker.start()
+    except BrokerError as exc:
+        broker.remove()
+        pytest.fail(f"could not start the Kafka broker: {exc}", pytrace=False)
+    try:
+        yield info
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(info.pid, signal.SIGCONT)
+        broker.remove()
+
+
+class Recording(parafka.Consumer):
+    recorder: Record
+
+    def consume(self, messages: parafka.Messages) -> None:
+        self.recorder.add(messages)
+
+
+def _app(info: BrokerInfo, group: str, topic: str, record: Record) -> parafka.App:
+    app = parafka.App(
+        kafka={
+            "bootstrap.servers": info.bootstrap,
+            "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 1000,
+            "socket.timeout.ms": 30000,
+        },
+        group_id=group,
+        concurrency=2,
+        shutdown_timeout=2.0,
+        close_timeout=2.0,
+    )
+    consumer = type("Recording", (Recording,), {"recorder": record})
+    app.topic(topic, consumer)
+    return app
+
+
+def test_stop_abandons_a_client_that_does_not_close_and_loses_nothing(
+    own_broker: BrokerInfo,
+) -> None:
+    topic, group = "stuck-close", "stuck-close-group"
+    create_topic(own_broker.bootstrap, topic, partitions=PARTITIONS)
+    produce_messages(
+        own_broker.bootstrap,
+        topic,
+        [(None, b"{}", n % PARTITIONS) for n in range(MESSAGES)],
+    )
+    first = Record()
+    app = _app(own_broker, group, topic, first)
+    problems: list[BaseException] = []
+    app.monitor.subscribe(
+        "error.occurred",
+        lambda event: (
+            problems.append(event.payload["error"])
+            if event.payload.get("type") == "listener.close"
+            else None
+        ),
+    )
+    app.start()
+    stopper: threading.Thread | None = None
+    try:
+        wait_until(lambda: first.count() >= MESSAGES, 60, f"{MESSAGES} messages processed")
+        os.kill(own_broker.pid, signal.SIGSTOP)
+        stopper = threading.Thread(target=app.stop, daemon=True)
+        stopper.start()
+        # Bounded by shutdown_timeout + close_timeout (+1 s) in App.stop; the broker's
+        # socket timeout (30 s) is what librdkafka alone would wait at the least.
+        stopper.join(25)
+        assert not stopper.is_alive(), "App.stop() did not return while the broker was frozen"
+    finally:
+        os.kill(own_broker.pid, signal.SIGCONT)
+        if stopper is None:
+            app.stop()
+    stuck = [p for p in problems if isinstance(p, parafka.ClientStuck)]
+    assert stuck, f"no ClientStuck error published; listener.close errors: {problems!r}"
+    assert "close_timeout (2 s)" in str(stuck[0])
+
+    # The group gets back what was not committed; committed offsets never pass processed work.
+    with first.lock:
+        processed = {p: list(offsets) for p, offsets in first.offsets.items()}
+    positions = committed(own_broker.bootstrap, group, topic, PARTITIONS)
+    for partition, position in positions.items():
+        assert position <= max(processed.get(partition, [-1])) + 1
+    second = Record()
+    with running(_app(own_broker, group, topic, second)):
+        expected = sum(
+            len([o for o in processed.get(p, []) if o >= max(positions.get(p, 0), 0)])
+            for p in range(PARTITIONS)
+        )
+        wait_until(
+            lambda: second.count() >= expected,
+            90,
+            f"the {expected} uncommitted messages again",
+        )
+    seen = {
+        (p, o)
+        for record in (first, second)
+        for p, offsets in record.offsets.items()
+        for o in offsets
+    }
+    assert len(seen) == MESSAGES
