@@ -79,6 +79,7 @@ class Settings:
     max_wait_time: float = 1.0
     shutdown_timeout: float = 60.0
     close_timeout: float = 10.0
+    rejoin_timeout: float | None = None  # None: max.poll.interval.ms + session.timeout.ms + 10 s
     pause_timeout: float = 1.0
     pause_max_timeout: float = 30.0
     max_backlog: int = 0  # 0: max(10 * max_messages, 2000)
@@ -92,6 +93,8 @@ class Settings:
         _positive_number("max_wait_time", self.max_wait_time)
         _positive_number("shutdown_timeout", self.shutdown_timeout)
         _positive_number("close_timeout", self.close_timeout)
+        if self.rejoin_timeout is not None:
+            _positive_number("rejoin_timeout", self.rejoin_timeout)
         _positive_number("pause_timeout", self.pause_timeout)
         _positive_number("pause_max_timeout", self.pause_max_timeout)
         _positive_number("poll_interval", self.poll_interval)

@@ -1,11 +1,15 @@
-"""A client that stops answering at shutdown: the app still stops within its bounds, says so,
-and loses nothing.
+"""A client that stops answering: the app still stops within its bounds, a member out of its
+group joins again with a new client, and nothing is lost.
 
-The broker of this module is its own (it is frozen with SIGSTOP). While it is frozen,
-librdkafka's final commit and ``close()`` wait for a group coordinator that never answers;
-parafka waits ``close_timeout`` for them, abandons the client and publishes ``ClientStuck``.
-Once the broker runs again, a new member of the group gets every message whose offset was not
-committed (at-least-once), and the committed offsets never pass processed work.
+The broker of this module is its own (it is frozen with SIGSTOP).
+
+- At shutdown, while it is frozen, librdkafka's final commit and ``close()`` wait for a group
+  coordinator that never answers; parafka waits ``close_timeout`` for them, abandons the client
+  and publishes ``ClientStuck``. Once the broker runs again, a new member of the group gets
+  every message whose offset was not committed (at-least-once), and the committed offsets never
+  pass processed work.
+- A member out of its group (coordinator known, join state not steady for ``rejoin_timeout``)
+  gets a new client from its listener, which joins and consumes the rest.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import pytest
 
 import parafka
 from parafka.broker import BrokerInfo, LocalBroker
+from parafka.connection.membership import GroupWatch
 from parafka.errors import BrokerError
 from parafka.testing import create_topic, produce_messages
 from tests.integration.helpers import Record, committed, running, wait_until
@@ -135,3 +140,70 @@ def test_stop_abandons_a_client_that_does_not_close_and_loses_nothing(
         for o in offsets
     }
     assert len(seen) == MESSAGES
+
+
+def _errors(app: parafka.App, kind: str) -> list[BaseException]:
+    found: list[BaseException] = []
+    app.monitor.subscribe(
+        "error.occurred",
+        lambda event: (
+            found.append(event.payload["error"]) if event.payload.get("type") == kind else None
+        ),
+    )
+    return found
+
+
+def test_a_member_out_of_its_group_joins_again_with_a_new_client(
+    own_broker: BrokerInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The replacement itself, against the real broker. librdkafka's stuck state cannot be
+    caused on demand (a freeze reaches it or not depending on when its connections time out),
+    so the watch is told once that the member is stuck; which states count is unit-tested
+    (tests/unit/test_membership.py)."""
+    topic, group = "out-of-group", "out-of-group-group"
+    create_topic(own_broker.bootstrap, topic, partitions=PARTITIONS)
+    produce_messages(
+        own_broker.bootstrap, topic, [(None, b"{}", n % PARTITIONS) for n in range(MESSAGES)]
+    )
+    declare_stuck = threading.Event()
+    watch_stuck = GroupWatch.stuck
+
+    def stuck(watch: GroupWatch, now: float) -> bool:
+        if declare_stuck.is_set():
+            declare_stuck.clear()
+            return True
+        return watch_stuck(watch, now)
+
+    monkeypatch.setattr(GroupWatch, "stuck", stuck)
+    record = Record()
+    app = _app(own_broker, group, topic, record)
+    replaced = _errors(app, "listener.rejoin")
+    rebalances: list[str] = []
+    for name in ("rebalance.assigned", "rebalance.lost"):
+        app.monitor.subscribe(name, lambda event: rebalances.append(event.name))
+    with running(app):
+        wait_until(lambda: record.count() >= MESSAGES, 60, f"the first {MESSAGES} messages")
+        declare_stuck.set()
+        wait_until(lambda: bool(replaced), 30, "the listener to replace its client")
+        produce_messages(
+            own_broker.bootstrap,
+            topic,
+            [(None, b"{}", n % PARTITIONS) for n in range(MESSAGES)],
+        )
+        wanted = set(range(2 * MESSAGES // PARTITIONS))
+        wait_until(
+            lambda: all(set(record.offsets.get(p, [])) >= wanted for p in range(PARTITIONS)),
+            90,
+            "every message, old and new, through the new client",
+        )
+    assert len(replaced) == 1, replaced
+    assert isinstance(replaced[0], parafka.ClientStuck)
+    assert "stayed out of its group" in str(replaced[0])
+    # Given up as lost (nothing committed for them), then assigned to the new client.
+    assert rebalances[0] == "rebalance.assigned"
+    assert "rebalance.lost" in rebalances
+    assert rebalances[-1] == "rebalance.assigned"
+    end = MESSAGES // PARTITIONS * 2
+    assert committed(own_broker.bootstrap, group, topic, PARTITIONS) == {
+        p: end for p in range(PARTITIONS)
+    }

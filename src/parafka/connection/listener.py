@@ -17,6 +17,12 @@ thread (``<listener>-close``) while the listener waits at most ``close_timeout``
 can block in ``close()`` for ever when its group state is stuck (seen after broker pauses and
 restarts, librdkafka#5511). Past the bound the client is abandoned to that thread, a
 :class:`~parafka.ClientStuck` error is published, and the app can still exit.
+
+Out of the group (:mod:`parafka.connection.membership`): librdkafka's statistics (``stats_cb``,
+on this thread inside ``consume()``) say when the member has known its coordinator but stayed
+out of the group for longer than ``rejoin_timeout``. The listener then gives up its partitions
+as lost, closes the client (bounded as above), and subscribes with a new one. Callbacks of a
+replaced client (its ``close()`` may still run on a helper thread) are ignored.
 """
 
 from __future__ import annotations
@@ -33,7 +39,8 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from parafka.config import Settings
 from parafka.connection.client import build_client, client_config, is_incremental
-from parafka.errors import ClientStuck
+from parafka.connection.membership import GroupWatch, default_rejoin_timeout, group_state
+from parafka.errors import ClientStuck, ConfigurationError
 from parafka.instrumentation import Monitor
 from parafka.processing import progress
 from parafka.processing.coordinator import Coordinator
@@ -76,9 +83,21 @@ class Listener:
         self._instance_id = config.get("group.instance.id")
         self._incremental = is_incremental(config)
         self._single_topic = group.topics[0] if len(group.topics) == 1 else None
+        rejoin = settings.rejoin_timeout or default_rejoin_timeout(config)
+        self._watch = GroupWatch(rejoin)  # listener thread only
+        self._user_stats = config.get("stats_cb")
+        if self._user_stats is not None and not callable(self._user_stats):
+            raise ConfigurationError(
+                f"consumer group {group.group_id!r}: 'stats_cb' must be callable, "
+                f"got {self._user_stats!r}"
+            )
+        # A report at least four times per rejoin_timeout, at most every 5 s (unless set).
+        config.setdefault("statistics.interval.ms", max(100, min(5000, int(rejoin * 250))))
+        self._config = config
+        self._generation = 0  # which client the stats callback reports for
         # Created here (configuration errors surface in App.start); after start() only the
         # listener thread uses it.
-        self._client = build_client(config, f"consumer group {group.group_id!r}")
+        self._client = self._new_client()
         # Listener-thread state:
         self._coordinators: dict[Key, Coordinator] = {}
         self._retired: dict[Key, Coordinator] = {}
@@ -166,14 +185,32 @@ class Listener:
 
     # -- the listener thread ---------------------------------------------------------------
 
+    def _new_client(self) -> confluent_kafka.Consumer:
+        self._generation += 1
+        generation = self._generation
+
+        def on_stats(stats: str) -> None:
+            if self._user_stats is not None:
+                self._user_stats(stats)
+            if generation == self._generation:
+                group = group_state(stats)
+                if group is not None:
+                    self._watch.observe(time.monotonic(), group)
+
+        config = {**self._config, "stats_cb": on_stats}
+        return build_client(config, f"consumer group {self.group.group_id!r}")
+
+    def _subscribe(self) -> None:
+        self._client.subscribe(
+            self.group.topics,
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
+
     def _run(self) -> None:
         try:
-            self._client.subscribe(
-                self.group.topics,
-                on_assign=self._on_assign,
-                on_revoke=self._on_revoke,
-                on_lost=self._on_lost,
-            )
+            self._subscribe()
             while not self._stop_requested.is_set():
                 self._turn()
             self._drain()
@@ -181,7 +218,7 @@ class Listener:
             self._monitor.publish("error.occurred", type="listener.crashed", error=exc)
             self._on_critical(exc)
             try:
-                self._finish([])
+                self._close(self._client, [])
             except Exception as close_error:
                 self._monitor.publish("error.occurred", type="listener.close", error=close_error)
         finally:
@@ -207,6 +244,29 @@ class Listener:
             # Hand the GIL to the workers just woken: otherwise this thread, back from a quick
             # consume(), takes it again first and the workers wait for the switch interval.
             time.sleep(0)
+        elif self._watch.stuck(time.monotonic()):
+            self._replace_client()
+
+    def _replace_client(self) -> None:
+        """The member stayed out of its group: give its partitions up as lost (nothing is
+        committed: the group's state is unknown) and join again with a new client."""
+        old = self._client
+        self._monitor.publish(
+            "error.occurred",
+            type="listener.rejoin",
+            error=ClientStuck(
+                f"consumer group {self.group.group_id!r}: the client stayed out of its group "
+                f"({self._watch.describe(time.monotonic())}, rejoin_timeout "
+                f"{self._watch.limit:g} s); replacing it with a new one"
+            ),
+        )
+        held = [TopicPartition(*key) for key in self._coordinators]
+        if held:
+            self._on_lost(old, held)
+        self._watch.reset()
+        self._client = self._new_client()  # from here, the old client's callbacks are ignored
+        self._close(old, [])
+        self._subscribe()
 
     def _consume(self, timeout: float) -> list[confluent_kafka.Message]:
         """Wait up to ``timeout`` for the first message, then take whatever else is ready.
@@ -409,6 +469,8 @@ class Listener:
     def _on_assign(
         self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]
     ) -> None:
+        if client is not self._client:  # a replaced client, closing
+            return
         if self._incremental:
             client.incremental_assign(partitions)
         else:
@@ -469,6 +531,8 @@ class Listener:
     def _on_revoke(
         self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]
     ) -> None:
+        if client is not self._client:
+            return
         self._give_up(partitions, commit=True)
         self._monitor.publish(
             "rebalance.revoked",
@@ -477,6 +541,8 @@ class Listener:
         )
 
     def _on_lost(self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]) -> None:
+        if client is not self._client:
+            return
         self._give_up(partitions, commit=False)
         self._monitor.publish(
             "rebalance.lost",
@@ -544,10 +610,10 @@ class Listener:
             for key, coordinator in self._coordinators.items()
             if (point := coordinator.commit_point()) is not None
         ]
-        self._finish(offsets)
+        self._close(self._client, offsets)
 
-    def _finish(self, offsets: list[TopicPartition]) -> None:
-        """Commit ``offsets`` and close the client, waiting at most ``close_timeout``.
+    def _close(self, client: confluent_kafka.Consumer, offsets: list[TopicPartition]) -> None:
+        """Commit ``offsets`` and close ``client``, waiting at most ``close_timeout``.
 
         Both run on a helper thread, which owns the client from here on (this thread only
         waits for it); an error either raises is re-raised here. A client that does not finish
@@ -560,7 +626,7 @@ class Listener:
             try:
                 if offsets:
                     self._commit(offsets)
-                self._client.close()
+                client.close()
             except BaseException as exc:
                 failure.append(exc)
 
