@@ -265,7 +265,10 @@ class Listener:
             self._on_lost(old, held)
         self._watch.reset()
         self._client = self._new_client()  # from here, the old client's callbacks are ignored
-        self._close(old, [])
+        try:
+            self._close(old, [])
+        except Exception as exc:  # the old client's troubles are not the new one's
+            self._monitor.publish("error.occurred", type="listener.close", error=exc)
         self._subscribe()
 
     def _consume(self, timeout: float) -> list[confluent_kafka.Message]:
@@ -638,8 +641,9 @@ class Listener:
                 "error.occurred",
                 type="listener.close",
                 error=ClientStuck(
-                    f"consumer group {self.group.group_id!r}: the client's final commit and "
-                    f"close did not return within close_timeout "
+                    f"consumer group {self.group.group_id!r}: the client's "
+                    f"{'final commit and ' if offsets else ''}close did not return within "
+                    f"close_timeout "
                     f"({self._settings.close_timeout:g} s); abandoned (its partitions return to "
                     f"the group when the broker's session timeout expires)"
                 ),
