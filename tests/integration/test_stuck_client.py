@@ -76,27 +76,33 @@ def _app(info: BrokerInfo, group: str, topic: str, record: Record) -> parafka.Ap
     return app
 
 
+def _fill(info: BrokerInfo, topic: str) -> None:
+    """MESSAGES more messages, spread evenly over the partitions."""
+    produce_messages(
+        info.bootstrap, topic, [(None, b"{}", n % PARTITIONS) for n in range(MESSAGES)]
+    )
+
+
+def _errors(app: parafka.App, kind: str) -> list[BaseException]:
+    found: list[BaseException] = []
+    app.monitor.subscribe(
+        "error.occurred",
+        lambda event: (
+            found.append(event.payload["error"]) if event.payload.get("type") == kind else None
+        ),
+    )
+    return found
+
+
 def test_stop_abandons_a_client_that_does_not_close_and_loses_nothing(
     own_broker: BrokerInfo,
 ) -> None:
     topic, group = "stuck-close", "stuck-close-group"
     create_topic(own_broker.bootstrap, topic, partitions=PARTITIONS)
-    produce_messages(
-        own_broker.bootstrap,
-        topic,
-        [(None, b"{}", n % PARTITIONS) for n in range(MESSAGES)],
-    )
+    _fill(own_broker, topic)
     first = Record()
     app = _app(own_broker, group, topic, first)
-    problems: list[BaseException] = []
-    app.monitor.subscribe(
-        "error.occurred",
-        lambda event: (
-            problems.append(event.payload["error"])
-            if event.payload.get("type") == "listener.close"
-            else None
-        ),
-    )
+    problems = _errors(app, "listener.close")
     app.start()
     stopper: threading.Thread | None = None
     try:
@@ -142,17 +148,6 @@ def test_stop_abandons_a_client_that_does_not_close_and_loses_nothing(
     assert len(seen) == MESSAGES
 
 
-def _errors(app: parafka.App, kind: str) -> list[BaseException]:
-    found: list[BaseException] = []
-    app.monitor.subscribe(
-        "error.occurred",
-        lambda event: (
-            found.append(event.payload["error"]) if event.payload.get("type") == kind else None
-        ),
-    )
-    return found
-
-
 def test_a_member_out_of_its_group_joins_again_with_a_new_client(
     own_broker: BrokerInfo, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -162,9 +157,7 @@ def test_a_member_out_of_its_group_joins_again_with_a_new_client(
     (tests/unit/test_membership.py)."""
     topic, group = "out-of-group", "out-of-group-group"
     create_topic(own_broker.bootstrap, topic, partitions=PARTITIONS)
-    produce_messages(
-        own_broker.bootstrap, topic, [(None, b"{}", n % PARTITIONS) for n in range(MESSAGES)]
-    )
+    _fill(own_broker, topic)
     declare_stuck = threading.Event()
     watch_stuck = GroupWatch.stuck
 
@@ -185,11 +178,7 @@ def test_a_member_out_of_its_group_joins_again_with_a_new_client(
         wait_until(lambda: record.count() >= MESSAGES, 60, f"the first {MESSAGES} messages")
         declare_stuck.set()
         wait_until(lambda: bool(replaced), 30, "the listener to replace its client")
-        produce_messages(
-            own_broker.bootstrap,
-            topic,
-            [(None, b"{}", n % PARTITIONS) for n in range(MESSAGES)],
-        )
+        _fill(own_broker, topic)
         wanted = set(range(2 * MESSAGES // PARTITIONS))
         wait_until(
             lambda: all(set(record.offsets.get(p, [])) >= wanted for p in range(PARTITIONS)),
