@@ -276,14 +276,19 @@ class LocalBroker:
                 ssl_bootstrap=f"{HOST}:{ports['SSL']}" if "SSL" in ports else None,
                 scram_users=tuple(user.name for user in users),
             )
-            self._state_file.write_text(json.dumps(asdict(info), indent=2))
-            try:
-                self._wait_ready(info, timeout)
-            except BaseException:
-                self._terminate(pid, DEFAULT_STOP_TIMEOUT)
-                self._state_file.unlink(missing_ok=True)
-                raise
+            self._record_and_wait(info, timeout)
             return info
+
+    def _record_and_wait(self, info: BrokerInfo, timeout: float) -> None:
+        """Write the state file of a launched broker and wait until it answers; if it does
+        not, stop it and forget it (the error is re-raised)."""
+        self._state_file.write_text(json.dumps(asdict(info), indent=2))
+        try:
+            self._wait_ready(info, timeout)
+        except BaseException:
+            self._terminate(info.pid, DEFAULT_STOP_TIMEOUT)
+            self._state_file.unlink(missing_ok=True)
+            raise
 
     def _prepare(
         self, ports: Mapping[str, int], overrides: Mapping[str, str], keystore_pem: str | None
@@ -423,13 +428,7 @@ class LocalBroker:
             # Kafka binds with SO_REUSEADDR, so the ports' TIME_WAIT sockets do not stop it.
             pid = self._launch(java.executable, lib)
             info = replace(previous, pid=pid, started_at=time.time())
-            self._state_file.write_text(json.dumps(asdict(info), indent=2))
-            try:
-                self._wait_ready(info, timeout)
-            except BaseException:
-                self._terminate(pid, DEFAULT_STOP_TIMEOUT)
-                self._state_file.unlink(missing_ok=True)
-                raise
+            self._record_and_wait(info, timeout)
             return info
 
     # -- stop --------------------------------------------------------------------------------
