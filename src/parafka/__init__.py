@@ -12,6 +12,7 @@ from parafka.errors import (
     ParafkaError,
     SecurityError,
     SslHandshakeFailed,
+    UndeliverableError,
 )
 from parafka.instrumentation import Event
 from parafka.messages import (
@@ -43,6 +44,7 @@ __all__ = [
     "SecurityError",
     "SslHandshakeFailed",
     "TopicConfig",
+    "UndeliverableError",
     "VirtualPartitions",
     "__version__",
     "json_deserializer",

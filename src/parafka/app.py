@@ -196,7 +196,7 @@ class App:
             listeners: list[Listener] = []
             counts: dict[str, int] = {}
             redact_secrets_of(self.kafka)
-            self.producer = SharedProducer(self.kafka, LIBRDKAFKA_LOG)
+            self.producer = SharedProducer(self.kafka, LIBRDKAFKA_LOG, monitor=self.monitor)
             if any(route.asynchronous for route in self._routes):
                 self._runner = CoroutineRunner(self.workers.jobs)
             try:

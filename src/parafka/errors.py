@@ -6,6 +6,7 @@
     ├── ConfigurationError      bad settings, raised at configuration/start time
     ├── DeserializationError    a message's value could not be turned into its payload
     ├── DeadLetterError         a message could not be sent to its dead letter queue
+    ├── UndeliverableError      the broker or client refused a produced message for good
     ├── SecurityError           the broker refused the connection's login or TLS handshake
     │   ├── AuthenticationFailed    (fatal: stops the app; see connection/security.py)
     │   └── SslHandshakeFailed
@@ -18,6 +19,11 @@
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from confluent_kafka import KafkaError
 
 __all__ = [
     "AuthenticationFailed",
@@ -34,6 +40,7 @@ __all__ = [
     "PortInUse",
     "SecurityError",
     "SslHandshakeFailed",
+    "UndeliverableError",
 ]
 
 
@@ -62,6 +69,26 @@ class DeserializationError(ParafkaError):
 
 class DeadLetterError(ParafkaError):
     """The dead letter queue did not acknowledge a message; it will be sent again."""
+
+
+class UndeliverableError(ParafkaError):
+    """A produced message was refused for good: sending it again can never succeed.
+
+    Raised by the app's shared producer (dead letters, ``Consumer.produce``) for permanent
+    failures only, e.g. a message larger than the topic or the producer accepts. Any other
+    produce failure is raised as ``confluent_kafka.KafkaException`` (or ``TimeoutError``) and
+    may succeed later. ``topic``: where it was going; ``error``: librdkafka's
+    ``confluent_kafka.KafkaError``; ``reason``: why it is permanent, in words.
+    """
+
+    def __init__(self, topic: str, error: KafkaError, reason: str) -> None:
+        super().__init__(
+            f"cannot produce to {topic!r}: {reason} ({error.name()}: {error.str()}); "
+            "sending it again would fail the same way"
+        )
+        self.topic = topic
+        self.error = error
+        self.reason = reason
 
 
 class SecurityError(ParafkaError):
