@@ -74,7 +74,8 @@ class Consumer:
         batch from ``offset`` on are not marked, and are processed again after the pause.
         Other partitions keep flowing. Dropped if the partition is revoked. False when the
         partition is no longer this process's."""
-        return self._current("pause").coordinator.user_pause(offset, timeout)
+        job = self._current("pause")
+        return job.coordinator.user_pause(offset, timeout, job)
 
     def resume(self) -> None:
         """End a :meth:`pause` early (fetching restarts once the running batch is done)."""
@@ -83,7 +84,8 @@ class Consumer:
     def seek(self, offset: int) -> bool:
         """Fetch this partition from ``offset`` next (forward skips, backward repeats; the
         committed offset follows what is processed from there, so it may move back)."""
-        return self._current("seek").coordinator.user_pause(offset, 0.0)
+        job = self._current("seek")
+        return job.coordinator.user_pause(offset, 0.0, job)
 
     def _current(self, what: str) -> ConsumeJob:
         job = self._parafka_job

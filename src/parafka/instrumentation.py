@@ -37,6 +37,7 @@ EventName = Literal[
     "dead_letter_queue.dispatched",
     "offsets.stored",
     "offsets.committed",
+    "offsets.rewound",
     "rebalance.assigned",
     "rebalance.revoked",
     "rebalance.lost",

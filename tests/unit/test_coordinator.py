@@ -329,7 +329,7 @@ def test_a_consumer_whose_initialized_raises_retries_without_losing_offsets() ->
     c = coordinator(consumer=Broken, events=events)
     assert batch(c.fetched(messages(0, 1))).run() == []
     assert c.committable() == 0
-    assert any(e.name == "error.occurred" and e["type"] == "consumer.consume" for e in events)
+    assert any(e.name == "error.occurred" and e["type"] == "consumer.initialized" for e in events)
 
 
 def test_after_an_error_the_retry_starts_after_the_last_marked_message() -> None:

@@ -132,7 +132,7 @@ def test_a_failing_lane_retries_alone_and_holds_the_commit_point() -> None:
     assert c.committable() == 7
 
 
-def test_a_raising_partitioner_runs_the_chunk_alone_in_order() -> None:
+def test_a_raising_partitioner_runs_that_message_alone_in_order() -> None:
     events: list[Event] = []
 
     def partitioner(message: parafka.Message) -> Any:
@@ -143,19 +143,116 @@ def test_a_raising_partitioner_runs_the_chunk_alone_in_order() -> None:
     c = make(VirtualPartitions(partitioner=partitioner), events=events)
     run_all(c.fetched(keyed(0, [b"a", b"b"])))
     jobs = c.fetched(keyed(2, [b"a", b"b", b"c"]))  # the partitioner fails on offset 3
-    assert len(jobs) == 1
-    assert isinstance(jobs[0], ConsumeJob)
-    assert jobs[0].messages[0].offset() == 2
-    assert len(jobs[0].messages) == 3
-    assert c.fetched(keyed(5, [b"a"])) == []  # waits behind the unsplit chunk
+    assert [[m.offset() for m in j.messages] for j in jobs if isinstance(j, ConsumeJob)] == [[2]]
+    assert c.fetched(keyed(5, [b"a"])) == []  # waits behind the message without a key
     run_all(jobs)
     seen = [o for o, _, _ in Recorder.seen]
     assert sorted(seen[:2]) == [0, 1]  # two lanes, either order
-    assert seen[2:] == [2, 3, 4, 5]  # the unsplit chunk alone, then what queued behind it
+    assert seen[2:4] == [2, 3]  # offset 3 alone, after everything before it
+    assert sorted(seen[4:]) == [4, 5]  # then what queued behind it, in lanes again
     assert c.committable() == 6
     assert [e["type"] for e in events if e.name == "error.occurred"] == [
         "virtual_partitions.partitioner"
     ]
+
+
+def dlq_route_coordinator(
+    vp: VirtualPartitions, events: list[Event], max_messages: int = 100
+) -> Coordinator:
+    route = Route(
+        topic="t",
+        consumer=Recorder,
+        group_id="g",
+        subscription_group="default",
+        virtual_partitions=vp,
+        dead_letter_queue=parafka.DeadLetterQueue(topic=None, max_retries=1),
+    )
+    monitor = Monitor()
+    monitor.subscribe("*", events.append)
+    clock = Clock()
+    coordinator = Coordinator(
+        route,
+        0,
+        Settings(concurrency=4, max_messages=max_messages, pause_timeout=1.0),
+        monitor,
+        notify=lambda _c: None,
+        on_critical=lambda _e: None,
+        clock=clock,
+    )
+    coordinator.test_clock = clock  # type: ignore[attr-defined]
+    return coordinator
+
+
+def run_with_retries(c: Coordinator, jobs: list[Job], rounds: int = 50) -> list[int]:
+    """Run jobs, polling due() for back-offs, until nothing is left; the batch sizes."""
+    sizes: list[int] = []
+    pending = list(jobs)
+    for _ in range(rounds):
+        while pending:
+            job = pending.pop(0)
+            if isinstance(job, ConsumeJob):
+                sizes.append(len(job.messages))
+            pending.extend(job.run())
+        c.test_clock.now += 10.0  # type: ignore[attr-defined]  # every back-off is over
+        pending = c.due()
+        if not pending:
+            break
+    return sizes
+
+
+def test_a_failing_partitioner_and_a_failing_consume_dead_letter_only_that_message() -> None:
+    """The issue's case: the partitioner fails on one message and consume() fails on it too.
+    Good messages run once, in batches of at most max_messages, the bad one is dead-lettered."""
+    events: list[Event] = []
+
+    def partitioner(message: parafka.Message) -> Any:
+        if message.offset == 100:
+            raise ValueError("no key")
+        return message.key
+
+    Recorder.fail = {100}
+    c = dlq_route_coordinator(VirtualPartitions(partitioner=partitioner), events, max_messages=7)
+    sizes = run_with_retries(c, c.fetched(keyed(0, [b"k%d" % (i % 5) for i in range(201)])))
+    seen = [o for o, _, _ in Recorder.seen]
+    assert sorted(seen) == [o for o in range(201) if o != 100]  # each good one exactly once
+    assert max(sizes) <= 7
+    assert c.committable() == 201
+    dispatched = [e for e in events if e.name == "dead_letter_queue.dispatched"]
+    assert [e["offset"] for e in dispatched] == [100]
+
+
+@pytest.mark.parametrize(
+    ("vp", "source", "words"),
+    [
+        (
+            VirtualPartitions(partitioner=lambda m: m.key, reducer=lambda _k: "lane"),
+            "reducer",
+            "must return an int",
+        ),
+        (
+            VirtualPartitions(partitioner=lambda m: m.key, reducer=lambda _k: 1 / 0),
+            "reducer",
+            "division by zero",
+        ),
+        (
+            VirtualPartitions(partitioner=lambda m: [m.key], distribution="balanced"),
+            "key",
+            "unhashable",
+        ),
+        (VirtualPartitions(partitioner=lambda m: object()), "key", "hash is its id()"),
+    ],
+)
+def test_bad_keys_and_reducers_take_the_failed_key_path(
+    vp: VirtualPartitions, source: str, words: str
+) -> None:
+    events: list[Event] = []
+    c = make(vp, events=events)
+    run_all(c.fetched(keyed(0, [b"a", b"b", b"c"])))
+    assert [o for o, _, _ in Recorder.seen] == [0, 1, 2]  # one at a time, in order
+    assert c.committable() == 3
+    errors = [e for e in events if e.name == "error.occurred"]
+    assert {e["type"] for e in errors} == {f"virtual_partitions.{source}"}
+    assert words in str(errors[0]["error"])
 
 
 def test_none_keys_share_a_lane() -> None:

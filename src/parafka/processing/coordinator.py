@@ -1,16 +1,26 @@
-"""The per-partition coordinator: the state a listener and the workers share for one partition.
+"""The per-partition coordinator: the state machine a listener and the workers share.
 
-Threads: the listener calls :meth:`fetched`, :meth:`due`, :meth:`commit_point`, :meth:`revoke`
-and :meth:`close`; a worker calls :meth:`instance`, :meth:`mark`, :meth:`finished` and
-:meth:`run_hook` while it runs one of this partition's jobs. ``_lock`` guards the tracker, the
-lanes and the routing state. Each lane has at most one job in flight (batch or hook), which keeps
-its order and makes its consumer instance single-threaded. Without virtual partitions there is
-one lane, so one job per partition.
+Threads: the listener calls :meth:`fetched`, :meth:`due`, :meth:`advance`, :meth:`commit_point`,
+:meth:`seek_due`, :meth:`sought`, :meth:`revoke` and :meth:`close`; a worker calls
+:meth:`mark`, :meth:`finished`, :meth:`send_dead_letter`, :meth:`run_hook` and
+:meth:`user_pause` while it runs one of this partition's jobs. ``_lock`` guards the offsets, the
+lanes and the routing state. Each lane has at most one job in flight (batch, hook or dead
+letter), which keeps its order and makes its consumer instance single-threaded.
+
+The parts, each in its own module: :mod:`~parafka.processing.offsets` (pending offsets and the
+partition's end), :mod:`~parafka.processing.intake` (keys and lanes of virtual partitions,
+computed outside the lock), :mod:`~parafka.processing.retries` (back-off, isolation and
+dead-letter decisions), :mod:`~parafka.processing.executor` (consumer instances, hooks, dead
+letter produces; never under the lock). This module ties them together.
 
 Flow control without a barrier: fetched messages go to their lane's backlog; an idle lane's next
-batch (up to ``max_messages``) leaves at once, from whichever thread notices first (the listener
-after a fetch, or the worker that just finished that lane's previous batch). The listener pauses
-the partition at the broker when the backlog is full and resumes it at half.
+batch (up to ``max_messages``) leaves at once, from whichever thread notices first. The listener
+pauses the partition at the broker when the backlog is full and resumes it at half.
+
+A consumer's ``pause(offset)`` or ``seek(offset)`` stops new batches at once but touches no
+other lane's work: once every lane is idle, only the calling lane's queued messages below
+``offset`` count as skipped; the partition is fetched again from the lowest offset still
+unfinished (or ``offset``), and what finished above that point is not processed twice.
 
 Events are collected under the lock and published after it is released, so a subscriber can
 never deadlock the coordinator.
@@ -22,21 +32,24 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from parafka.dead_letters import dead_letter_headers
+from parafka.dead_letters import undeliverable_dead_letter
+from parafka.errors import UndeliverableError
 from parafka.instrumentation import EventName, Monitor
-from parafka.processing import progress
+from parafka.processing import progress, retries
+from parafka.processing.executor import ConsumerMisdeclared, Executor
+from parafka.processing.intake import Failed, Intake, Keyed, Segment
 from parafka.processing.jobs import ConsumeJob, DeadLetterJob, HookJob, Job
 from parafka.processing.lanes import DeadLetter, Lane
-from parafka.processing.offsets import OffsetError, OffsetTracker
+from parafka.processing.offsets import OffsetError, OffsetTracker, Ranges
 from parafka.processing.virtual import LanePlanner
 
 if TYPE_CHECKING:
     import confluent_kafka
 
     from parafka.config import Settings
-    from parafka.consumer import Consumer
     from parafka.processing.coroutines import CoroutineRunner
     from parafka.producing import SharedProducer
     from parafka.routing import Route
@@ -44,6 +57,26 @@ if TYPE_CHECKING:
 __all__ = ["Coordinator"]
 
 State = Literal["active", "closing", "revoked"]
+
+
+class _Unkeyed:
+    """The key of a message whose partitioner failed (it runs alone on lane 0)."""
+
+    def __repr__(self) -> str:
+        return "<no key>"
+
+
+NO_KEY: Hashable = _Unkeyed()
+
+
+@dataclass(slots=True)
+class _Pause:
+    """A consumer's pending pause or seek: who asked, from which offset, until when."""
+
+    requests: list[tuple[int, int | None, int]]  # (offset, lane, last offset of its batch)
+    resume_at: float
+    target: int | None = None  # set once carried out: the offset to fetch from
+    skipped: list[int] = field(default_factory=list)
 
 
 class Coordinator:
@@ -73,34 +106,40 @@ class Coordinator:
         self._notify = notify
         self._on_critical = on_critical
         self._clock = clock
-        self._producer = producer
         #: Where ``async def consume`` runs (None when the app has no async consumer).
         self.runner = runner
         self._commit = commit
-        self._eof = False  # the end of the partition was reached: eofed() once drained
-        self._high_watermark: int | None = None  # guarded by _lock
-        self._held = False  # quiet mode: running work finishes, nothing new starts (guarded)
-        # A pause or seek asked by the consumer: (offset to fetch from, monotonic resume time).
-        self._seek: tuple[int, float] | None = None  # guarded by _lock
         self._pause_first = route.pause_timeout or settings.pause_timeout
         self._pause_most = route.pause_max_timeout or settings.pause_max_timeout
         vp = route.virtual_partitions
         self.virtual = vp is not None
         count = (vp.max_partitions or settings.concurrency) if vp is not None else 1
+        self.executor = Executor(route, partition, count, monitor, on_critical, producer)
+        # Listener thread only (outside the lock):
+        self._intake = Intake(vp, count, route.deserializer) if vp is not None else None
         self._lock = threading.Lock()
         # guarded by _lock:
         self._tracker = OffsetTracker()
         self._lanes = [Lane(index, keyed=vp is not None) for index in range(count)]
-        self._planner = LanePlanner(vp, count, route.deserializer) if vp is not None else None
-        self._inbox: deque[Sequence[confluent_kafka.Message]] = deque()  # chunks to route
-        self._serial = False  # the partitioner failed on _inbox[0]: it runs alone, unsplit
-        self._size = 0  # messages queued in lanes and inbox
+        self._planner = (
+            LanePlanner(vp, count, route.deserializer)
+            if vp is not None and vp.distribution == "balanced"
+            else None
+        )
+        self._inbox: deque[Segment] = deque()  # segments waiting behind a failed key
+        self._barrier: Failed | None = None  # a message without a key, waiting to run alone
+        self._barrier_running = False  # ... it is on lane 0 now
+        self._size = 0  # messages queued in lanes, inbox and barrier
         #: Queued messages before the listener pauses the partition: per lane, since one
         #: partition feeds every lane.
         self.backlog_limit = settings.backlog_limit * count
         self._state: State = "active"
         self._predecessor = predecessor
-        self._skip = list(finished)  # offsets the previous owner finished (from metadata)
+        self._skip: Ranges = list(finished)  # finished offsets not to process again
+        self._pause: _Pause | None = None
+        self._eof = False  # the end of the partition was reached: eofed() once drained
+        self._high_watermark: int | None = None
+        self._held = False  # quiet mode: running work finishes, nothing new starts
         self._events: list[tuple[EventName, dict[str, Any]]] = []
 
     def __repr__(self) -> str:
@@ -112,24 +151,34 @@ class Coordinator:
         self, messages: Sequence[confluent_kafka.Message], high_watermark: int | None = None
     ) -> list[Job]:
         """Take freshly fetched messages (in offset order); return jobs to enqueue."""
-        first, last = _offsets(messages)
+        if not messages:
+            return []
+        segments = self._intake.segments(messages) if self._intake is not None else None
+        offsets = [message.offset() or 0 for message in messages]
         with self._lock:
             if self._state != "active":
                 return []
             if high_watermark is not None and high_watermark >= 0:
                 self._high_watermark = high_watermark
-            if self._seek is not None:
-                return []  # fetched before the partition was paused: it is fetched again
-            self._tracker.register(first, last)
+            if self._pause is not None and self._pause.target is not None:
+                return []  # fetched before the seek: fetched again from the target
+            end = self._tracker.end
+            if end is not None and offsets[0] < end:
+                self._rewind_locked(offsets[0], end)
+            self._tracker.register(offsets)
             if self._skip:
-                messages = self._drop_finished_locked(messages, last)
-            if messages:
-                if self._planner is None:
+                messages, segments = self._drop_finished_locked(messages, segments, offsets[-1])
+            if segments is None:
+                if messages:
                     self._lanes[0].push(messages)
-                else:
-                    self._inbox.append(messages)
-                    self._route_locked()
-                self._size += len(messages)
+                    self._size += len(messages)
+            else:
+                for segment in segments:
+                    self._size += 1 if isinstance(segment, Failed) else len(segment.messages)
+                    if self._barrier is not None or self._inbox:
+                        self._inbox.append(segment)
+                    else:
+                        self._route_locked(segment)
             jobs = self._next_jobs_locked()
         self._flush_events()
         return jobs
@@ -140,6 +189,15 @@ class Coordinator:
             jobs = self._next_jobs_locked()
         self._flush_events()
         return jobs
+
+    def advance(self, position: int) -> bool:
+        """The client's position for this partition (listener): offsets below it that were
+        never delivered are holes (control records, aborted transactions). True when the
+        commit point may have moved."""
+        with self._lock:
+            if self._state != "active" or self._pause is not None:
+                return False
+            return self._tracker.advance(position) and not self._tracker.pending
 
     @property
     def backlog_size(self) -> int:
@@ -162,7 +220,7 @@ class Coordinator:
         return None if point is None else point[0]
 
     def commit_point(self) -> tuple[int, str] | None:
-        """The offset to store and its metadata (finished offsets above it, if any)."""
+        """The offset to commit and its metadata (finished offsets above it, if any)."""
         with self._lock:
             if self._state == "revoked":
                 return None
@@ -186,31 +244,57 @@ class Coordinator:
         self._flush_events()
         return point, jobs
 
-    def user_pause(self, offset: int, timeout: float | None) -> bool:
-        """``Consumer.pause``/``seek`` (a worker): stop; after ``timeout`` s (None: the retry
-        pause) fetch again from ``offset``. Queued messages are dropped; those below ``offset``
-        count as skipped by the consumer. False when the partition is no longer ours."""
-        if offset < 0:
-            raise ValueError(f"cannot pause or seek to a negative offset ({offset})")
+    def close(self) -> list[Job]:
+        """The app stops: no new batches; ``shutdown()`` hooks run after the running ones."""
+        with self._lock:
+            if self._state == "active":
+                self._state = "closing"
+                self._drop_queued_locked()
+                for lane in self._lanes:
+                    lane.hooks.append(HookJob(self, lane.index, "shutdown"))
+            jobs = self._next_jobs_locked()
+        self._flush_events()
+        return jobs
+
+    def hold(self) -> None:
+        """Quiet mode: let running batches finish but start no new ones (backlog kept)."""
+        with self._lock:
+            self._held = True
+
+    def eofed(self) -> list[Job]:
+        """The listener saw the end of the partition: ``eofed()`` runs once it is drained."""
+        with self._lock:
+            if self._state == "active":
+                self._eof = True
+            jobs = self._next_jobs_locked()
+        return jobs
+
+    # -- pause and seek ---------------------------------------------------------------------
+
+    def user_pause(self, offset: int, timeout: float | None, job: ConsumeJob | None = None) -> bool:
+        """``Consumer.pause``/``seek`` (a worker, inside ``job``): stop starting batches; once
+        every lane is idle and ``timeout`` s have passed (None: the route's pause timeout),
+        fetch again from ``offset`` (or from lower, where another lane's work is unfinished).
+        False when the partition is no longer ours."""
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValueError(f"cannot pause or seek to offset {offset!r}: need an int >= 0")
         delay = self._pause_first if timeout is None else max(float(timeout), 0.0)
         with self._lock:
             if self._state != "active":
                 return False
-            for lane in self._lanes:
-                for chunk in lane.backlog:
-                    self._skip_below_locked(chunk, offset)
-                lane.clear()
-                lane.retry_at = None
-                lane.attempt = 0
-            for chunk in self._inbox:
-                self._skip_below_locked(chunk, offset)
-            self._inbox.clear()
-            self._serial = False
-            self._size = 0
-            if self._planner is not None:
-                self._planner.clear()
-            self._tracker.truncate(offset)
-            self._seek = (offset, self._clock() + delay)
+            lane: int | None = None
+            last = -1
+            if job is not None and self._lanes[job.lane].in_flight is job:
+                lane, last = job.lane, job.last_offset
+                job.mark_limit = min(job.mark_limit, offset - 1)
+            resume_at = self._clock() + delay
+            if self._pause is None or self._pause.target is not None:
+                if self._pause is not None:  # carried out, not yet sought: ask again after
+                    resume_at = max(resume_at, self._pause.resume_at)
+                self._pause = _Pause([(offset, lane, last)], resume_at)
+            else:
+                self._pause.requests.append((offset, lane, last))
+                self._pause.resume_at = max(self._pause.resume_at, resume_at)
         self._notify(self)
         self._monitor.publish(
             "consumer.paused",
@@ -225,93 +309,44 @@ class Coordinator:
     def user_resume(self) -> None:
         """``Consumer.resume``: end a pause now (the seek happens once running work is done)."""
         with self._lock:
-            if self._seek is not None:
-                self._seek = (self._seek[0], self._clock())
+            if self._pause is not None:
+                self._pause.resume_at = self._clock()
         self._notify(self)
 
     def seek_due(self) -> int | None:
-        """Listener: the offset to seek to, once the pause is over and no job runs; else None."""
+        """Listener: the offset to seek to, once every lane is idle and the pause is over."""
         with self._lock:
-            if self._seek is None or self._clock() < self._seek[1]:
+            pause = self._pause
+            if pause is None or self._state != "active":
                 return None
-            if not all(lane.idle for lane in self._lanes):
+            if pause.target is None:
+                if not all(lane.idle for lane in self._lanes):
+                    return None
+                self._carry_out_pause_locked(pause)
+            if self._clock() < pause.resume_at:
                 return None
-            return self._seek[0]
+            return pause.target
 
     @property
     def seeking(self) -> bool:
         """A consumer's pause or seek is pending (the listener keeps the partition paused)."""
-        return self._seek is not None
+        return self._pause is not None
 
     def sought(self) -> list[Job]:
-        """Listener: the client now fetches from the pause offset again."""
+        """Listener: the client now fetches from the pause target."""
         with self._lock:
-            self._seek = None
-            jobs = self._next_jobs_locked()
-        return jobs
-
-    def _skip_below_locked(self, chunk: Sequence[confluent_kafka.Message], offset: int) -> None:
-        for message in chunk:
-            position = message.offset() or 0
-            if position >= offset:
-                break
-            self._tracker.mark(position)
-
-    def hold(self) -> None:
-        """Quiet mode: let running batches finish but start no new ones (backlog kept)."""
-        with self._lock:
-            self._held = True
-
-    def close(self) -> list[Job]:
-        """The app stops: no new batches; ``shutdown()`` hooks run after the running ones."""
-        with self._lock:
-            if self._state == "active":
-                self._state = "closing"
-                self._drop_queued_locked()
-                for lane in self._lanes:
-                    lane.hooks.append(HookJob(self, lane.index, "shutdown"))
+            self._pause = None
             jobs = self._next_jobs_locked()
         self._flush_events()
         return jobs
 
     # -- worker side -----------------------------------------------------------------------
 
-    def instance(self, lane_index: int) -> Consumer | None:
-        """The lane's consumer instance, created (and ``initialized()``) on first use."""
-        lane = self._lanes[lane_index]
-        if lane.consumer is None:
-            try:
-                consumer = self.route.consumer()
-                consumer.topic = self.topic
-                consumer.partition = self.partition
-                consumer.initialized()
-            except Exception as exc:
-                lane.instance_error = exc
-                return None
-            consumer._parafka_producer = self._producer
-            lane.consumer = consumer
-            lane.instance_error = None
-            self._monitor.publish(
-                "consumer.initialized", topic=self.topic, partition=self.partition
-            )
-        return lane.consumer
-
-    def eofed(self) -> list[Job]:
-        """The listener saw the end of the partition: ``eofed()`` runs once it is drained."""
-        with self._lock:
-            if self._state == "active":
-                self._eof = True
-            jobs = self._next_jobs_locked()
-        return jobs
-
     def commit_now(self, timeout: float) -> bool:
         """Ask the listener to commit this partition's offset now and wait (worker thread)."""
         if self._commit is None:
             return False
         return self._commit(self, timeout)
-
-    def instance_error(self, lane_index: int) -> BaseException | None:
-        return self._lanes[lane_index].instance_error
 
     def mark(self, job: ConsumeJob, offset: int) -> bool:
         """Mark ``job``'s messages up to ``offset`` finished; False if the partition is gone."""
@@ -323,83 +358,113 @@ class Coordinator:
         with self._lock:
             if self._state == "revoked":
                 return False
-            self._mark_locked(job, offset)
+            self._mark_locked(job, min(offset, job.mark_limit))
         self._notify(self)
         return True
 
-    def finished(self, job: ConsumeJob, error: BaseException | None, took: float) -> list[Job]:
-        """A batch ended (``error`` None on success); return the jobs that became ready."""
-        critical = error is not None and (
-            not isinstance(error, Exception) or isinstance(error, self._settings.critical_errors)
+    def finished(
+        self,
+        job: ConsumeJob,
+        error: BaseException | None,
+        took: float,
+        setup_failed: bool = False,
+    ) -> list[Job]:
+        """A batch ended (``error`` None on success); return the jobs that became ready.
+
+        ``setup_failed``: the lane's consumer could not be created or initialized; the batch
+        goes back to its lane and the lane backs off, counting nothing against the messages.
+        """
+        critical = (
+            error is not None
+            and not setup_failed
+            and (
+                not isinstance(error, Exception)
+                or isinstance(error, (*self._settings.critical_errors, ConsumerMisdeclared))
+            )
         )
         with self._lock:
             lane = self._lanes[job.lane]
             lane.in_flight = None
-            serial = job.keys is None and self._planner is not None
-            if serial:
-                self._serial = False
             if self._state != "revoked":
-                if error is None:
+                if setup_failed:
+                    self._requeue_locked(lane, job)
+                    retries.after_setup_failure(lane.retry)
+                    self._back_off_locked(lane, job.first_offset)
+                elif error is None:
                     if not self.route.manual_offset_management:
-                        self._mark_locked(job, job.last_offset)
-                    self._passed_locked(lane, job.last_offset)
+                        self._mark_locked(job, min(job.last_offset, job.mark_limit))
+                    retries.after_success(lane.retry, job.last_offset)
+                    lane.retry_at = None
                     self._release_locked(job.keys)
                 elif not critical:
                     self._retry_locked(lane, job, error)
-            if serial and self._state == "active":
-                self._route_locked()
             jobs = [] if critical else self._next_jobs_locked()
         self._notify(self)
-        self._report(job, error, critical, took)
+        if not setup_failed:
+            self._report(job, error, critical, took)
         self._flush_events()
         return jobs
 
     def send_dead_letter(self, job: DeadLetterJob) -> list[Job]:
         """Produce the lane's dead letter and wait for the ack (on a worker thread)."""
         lane = self._lanes[job.lane]
-        letter = lane.dead_letter
         dlq = self.route.dead_letter_queue
-        if letter is None or dlq is None or dlq.topic is None or self._producer is None:
-            raise OffsetError(f"no dead letter to send for {job.describe()}")
-        raw = letter.message
-        offset = raw.offset() or 0
+        with self._lock:
+            letter = lane.dead_letter
+            if letter is None or dlq is None or dlq.topic is None or self._state == "revoked":
+                # The lane was cleared (revoke, close, pause) while this job waited.
+                lane.in_flight = None
+                jobs = self._next_jobs_locked()
+                letter = None
+        if letter is None or dlq is None or dlq.topic is None:
+            self._notify(self)
+            self._flush_events()
+            return jobs
+        offset = letter.message.offset() or 0
         failure: BaseException | None = None
         try:
-            headers = _header_items(raw) + dead_letter_headers(
-                topic=self.topic,
-                partition=self.partition,
-                offset=offset,
-                group_id=self.group_id,
-                attempts=letter.runs,
-                error=letter.error,
+            self.executor.send_dead_letter(
+                dlq.topic, letter.message, self.group_id, letter.runs, letter.error
             )
-            self._producer.send(dlq.topic, raw.value(), raw.key(), headers)
         except Exception as exc:
             failure = exc
-        if failure is None:
+        undeliverable = isinstance(failure, UndeliverableError)
+        if failure is None or (undeliverable and dlq.on_undeliverable == "skip"):
             # Published before the offset is marked: a subscriber sees the dead letter before
-            # any stored or committed offset passes it (and before the lane's next batch).
+            # any committed offset passes it (and before the lane's next batch).
             self._monitor.publish(
                 "dead_letter_queue.dispatched",
                 topic=self.topic,
                 partition=self.partition,
                 offset=offset,
-                dead_letter_topic=dlq.topic,
+                dead_letter_topic=None if failure is not None else dlq.topic,
                 attempts=letter.runs,
-                skipped=False,
-                error=letter.error,
+                skipped=failure is not None,
+                error=letter.error if failure is None else failure,
             )
+        critical: BaseException | None = None
         with self._lock:
             lane.in_flight = None
-            if self._state != "revoked":
-                if failure is None:
+            if self._state != "revoked" and lane.dead_letter is letter:
+                if failure is None or (undeliverable and dlq.on_undeliverable == "skip"):
                     lane.dead_letter = None
-                    self._tracker.mark(offset)
-                    self._passed_locked(lane, offset)
+                    if self._tracker.end is not None and offset < self._tracker.end:
+                        self._tracker.mark(offset)
+                    retries.after_success(lane.retry, offset)
                     self._release_locked([letter.key])
+                elif isinstance(failure, UndeliverableError):
+                    lane.retry_at = float("inf")  # never again: the app stops
+                    critical = undeliverable_dead_letter(
+                        topic=self.topic,
+                        partition=self.partition,
+                        offset=offset,
+                        dead_letter_topic=dlq.topic,
+                        error=failure,
+                    )
                 else:
-                    self._back_off_locked(lane)
-            jobs = self._next_jobs_locked()
+                    lane.retry.attempt += 1
+                    self._back_off_locked(lane, offset)
+            jobs = [] if critical is not None else self._next_jobs_locked()
         self._notify(self)
         if failure is not None:
             self._monitor.publish(
@@ -411,35 +476,19 @@ class Coordinator:
                 dead_letter_topic=dlq.topic,
                 error=failure,
             )
+        if critical is not None:
+            self._on_critical(critical)
         self._flush_events()
         return jobs
 
     def run_hook(self, job: HookJob) -> list[Job]:
-        """Run ``revoked()`` or ``shutdown()`` on the lane's instance, if one was ever created,
-        or ``eofed()`` (creating the instance for an empty partition)."""
-        consumer = (
-            self.instance(job.lane) if job.hook == "eofed" else self._lanes[job.lane].consumer
-        )
-        if consumer is not None:
-            try:
-                getattr(consumer, job.hook)()
-            except Exception as exc:
-                self._monitor.publish(
-                    "error.occurred",
-                    type=f"consumer.{job.hook}",
-                    topic=self.topic,
-                    partition=self.partition,
-                    error=exc,
-                )
-            self._monitor.publish(
-                f"consumer.{job.hook}",  # type: ignore[arg-type]
-                topic=self.topic,
-                partition=self.partition,
-            )
+        """Run the lane's ``revoked()``, ``shutdown()`` or ``eofed()`` hook."""
+        self.executor.run_hook(job.lane, job.hook)
         with self._lock:
             self._lanes[job.lane].in_flight = None
             jobs = self._next_jobs_locked()
         self._notify(self)
+        self._flush_events()
         return jobs
 
     # -- internals (lock held) ------------------------------------------------------------
@@ -448,76 +497,69 @@ class Coordinator:
         offset = self._tracker.committable()
         if offset is None:
             return None
-        if self._planner is None:
+        if not self.virtual:
             return offset, ""
         return offset, progress.encode(offset, self._tracker.finished_above_commit())
 
     def _mark_locked(self, job: ConsumeJob, offset: int) -> None:
-        # After a pause or seek from the consumer, offsets at or above its target are no longer
-        # registered (they will be fetched again): marks there are dropped.
-        registered = self._tracker.last_registered
-        if registered is None:
+        end = self._tracker.end
+        if end is None:
             return
-        offset = min(offset, registered)
+        offset = min(offset, end - 1)
         if job.offsets is None:
             if offset >= job.first_offset:
                 self._tracker.mark(job.first_offset, offset)
             return
-        for each in job.offsets:
-            if each > offset:
-                break
-            self._tracker.mark(each)
+        upto = [each for each in job.offsets if each <= offset]
+        self._tracker.mark_each(upto)
 
-    def _drop_finished_locked(
-        self, messages: Sequence[confluent_kafka.Message], last: int
-    ) -> Sequence[confluent_kafka.Message]:
-        """Leave out what the previous owner finished (it is marked at once, not processed)."""
-        skip = self._skip
-        kept = []
-        index = 0
-        for message in messages:
-            offset = message.offset() or 0
-            while index < len(skip) and skip[index][1] < offset:
-                index += 1
-            if index < len(skip) and skip[index][0] <= offset:
-                self._tracker.mark(offset)
-            else:
-                kept.append(message)
-        self._skip = [r for r in skip if r[1] > last]
-        return kept
-
-    def _route_locked(self) -> None:
-        """Spread queued chunks over the lanes (virtual partitions only)."""
-        planner = self._planner
-        assert planner is not None
-        while self._inbox and not self._serial:
-            chunk = self._inbox[0]
-            try:
-                keys = planner.keys(chunk)
-            except Exception as exc:
-                # Without keys, order can only be kept by running the chunk alone, unsplit.
-                self._serial = True
-                self._events.append(
-                    (
-                        "error.occurred",
-                        {
-                            "type": "virtual_partitions.partitioner",
-                            "topic": self.topic,
-                            "partition": self.partition,
-                            "error": exc,
-                        },
-                    )
+    def _route_locked(self, segment: Segment) -> None:
+        """Put a segment's messages on their lanes; a failed key waits as the barrier."""
+        if isinstance(segment, Failed):
+            self._barrier = segment
+            self._events.append(
+                (
+                    "error.occurred",
+                    {
+                        "type": f"virtual_partitions.{segment.source}",
+                        "topic": self.topic,
+                        "partition": self.partition,
+                        "offset": segment.message.offset(),
+                        "error": segment.error,
+                    },
                 )
+            )
+            return
+        lanes = segment.lanes
+        if lanes is None:
+            assert self._planner is not None
+            loads = [lane.size + _running(lane) for lane in self._lanes]
+            lanes = self._planner.plan(segment.keys, loads)
+        per_lane: dict[int, tuple[list[confluent_kafka.Message], list[Hashable]]] = {}
+        for message, key, lane_index in zip(segment.messages, segment.keys, lanes, strict=True):
+            messages, lane_keys = per_lane.setdefault(lane_index, ([], []))
+            messages.append(message)
+            lane_keys.append(key)
+        for lane_index, (messages, lane_keys) in per_lane.items():
+            self._lanes[lane_index].push(messages, lane_keys)
+
+    def _barrier_step_locked(self) -> None:
+        """Move the failed-key message onto lane 0 once every lane drained; route what waited
+        behind it once lane 0 is done with it."""
+        while True:
+            if self._barrier_running:
+                if not self._lanes[0].drained:
+                    return
+                self._barrier = None
+                self._barrier_running = False
+                while self._inbox and self._barrier is None:
+                    self._route_locked(self._inbox.popleft())
+            barrier = self._barrier
+            if barrier is None or not all(lane.drained for lane in self._lanes):
                 return
-            self._inbox.popleft()
-            lanes = planner.plan(keys, [lane.size + _running(lane) for lane in self._lanes])
-            per_lane: dict[int, tuple[list[confluent_kafka.Message], list[Hashable]]] = {}
-            for message, key, lane_index in zip(chunk, keys, lanes, strict=True):
-                messages, lane_keys = per_lane.setdefault(lane_index, ([], []))
-                messages.append(message)
-                lane_keys.append(key)
-            for lane_index, (messages, lane_keys) in per_lane.items():
-                self._lanes[lane_index].push(messages, lane_keys)
+            self._lanes[0].push([barrier.message], [NO_KEY])
+            self._barrier_running = True
+            return
 
     def _next_jobs_locked(self) -> list[Job]:
         if self._predecessor is not None:
@@ -525,7 +567,11 @@ class Coordinator:
                 return []
             self._predecessor = None
         jobs: list[Job] = []
+        active = self._state == "active" and not self._held and self._pause is None
+        if active and self._barrier is not None:
+            self._barrier_step_locked()
         window = self._window_locked()
+        now: float | None = None
         for lane in self._lanes:
             if lane.in_flight is not None:
                 continue
@@ -534,15 +580,11 @@ class Coordinator:
                 lane.in_flight = hook
                 jobs.append(hook)
                 continue
-            if (
-                self._state != "active"
-                or self._held
-                or self._seek is not None
-                or not (lane.size or lane.dead_letter)
-            ):
+            if not active or not (lane.size or lane.dead_letter):
                 continue
             if lane.retry_at is not None:
-                if self._clock() < lane.retry_at:
+                now = self._clock() if now is None else now
+                if now < lane.retry_at:
                     continue
                 lane.retry_at = None
             if lane.dead_letter is not None:
@@ -555,10 +597,6 @@ class Coordinator:
             batch = self._batch_locked(lane)
             lane.in_flight = batch
             jobs.append(batch)
-        if self._serial and self._state == "active" and not self._held:
-            serial = self._serial_job_locked()
-            if serial is not None:
-                jobs.append(serial)
         if self._eof and not jobs and self._drained_locked():
             self._eof = False
             hook = HookJob(self, 0, "eofed")
@@ -567,92 +605,65 @@ class Coordinator:
         return jobs
 
     def _drained_locked(self) -> bool:
-        return not self._inbox and all(
-            lane.idle and not lane.size and lane.dead_letter is None for lane in self._lanes
+        return (
+            not self._inbox and self._barrier is None and all(lane.drained for lane in self._lanes)
         )
 
     def _batch_locked(self, lane: Lane) -> ConsumeJob:
         messages, keys = lane.take(lane.batch_limit(self._settings.max_messages))
         self._size -= len(messages)
         first, last = _offsets(messages)
-        if self._planner is None:
-            job = ConsumeJob(self, lane.index, messages, first, last, lane.attempt)
-        else:
+        offsets = None
+        if self.virtual or last - first + 1 != len(messages):
             offsets = [m.offset() or 0 for m in messages]
-            job = ConsumeJob(self, lane.index, messages, first, last, lane.attempt, offsets, keys)
+        job = ConsumeJob(self, lane.index, messages, first, last, lane.retry.attempt, offsets, keys)
         job.high_watermark = self._high_watermark
-        return job
-
-    def _serial_job_locked(self) -> ConsumeJob | None:
-        """The chunk the partitioner failed on, once every lane is idle and empty."""
-        if any(not lane.idle or lane.size for lane in self._lanes):
-            return None
-        lane = self._lanes[0]
-        if lane.retry_at is not None:
-            if self._clock() < lane.retry_at:
-                return None
-            lane.retry_at = None
-        chunk = self._inbox.popleft()
-        self._size -= len(chunk)
-        first, last = _offsets(chunk)
-        job = ConsumeJob(self, 0, chunk, first, last, lane.attempt)
-        lane.in_flight = job
         return job
 
     def _window_locked(self) -> int | None:
         """Virtual partitions: the furthest offset a lane may start on, so that what finishes
         above the commit point always fits in the commit metadata (``progress.MAX_SPAN``)."""
-        if self._planner is None:
+        if not self.virtual:
             return None
         committable = self._tracker.committable()
         return None if committable is None else committable + progress.MAX_SPAN
 
-    def _passed_locked(self, lane: Lane, offset: int) -> None:
-        """The lane got past ``offset`` (processed or dead-lettered): failures are over."""
-        lane.attempt = 0
-        lane.retry_at = None
-        if lane.isolate_until is not None and offset < lane.isolate_until:
-            lane.head_runs = 1  # the next message also ran in the batch that failed
-        else:
-            lane.isolate_until = None
-            lane.head_runs = 0
+    def _requeue_locked(self, lane: Lane, job: ConsumeJob) -> None:
+        """Put a job's messages that still need work back at the front of its lane."""
+        keys = job.keys if job.keys is not None else [None] * len(job.messages)
+        kept: list[confluent_kafka.Message] = []
+        kept_keys: list[Hashable] = []
+        released: list[Hashable] = []
+        for message, key in zip(job.messages, keys, strict=True):
+            offset = message.offset() or 0
+            if offset > job.mark_limit or self._tracker.is_finished(offset):
+                released.append(key)
+            else:
+                kept.append(message)
+                kept_keys.append(key)
+        if job.keys is not None:
+            self._release_locked(released)
+        if kept:
+            lane.push(kept, kept_keys if job.keys is not None else None, front=True)
+            self._size += len(kept)
 
     def _retry_locked(self, lane: Lane, job: ConsumeJob, error: BaseException) -> None:
-        unfinished: list[confluent_kafka.Message] = []
-        unfinished_keys: list[Hashable] = []
-        finished_keys: list[Hashable] = []
-        keys = job.keys if job.keys is not None else [None] * len(job.messages)
-        for message, key in zip(job.messages, keys, strict=True):
-            if self._tracker.is_finished(message.offset() or 0):
-                finished_keys.append(key)
-            else:
-                unfinished.append(message)
-                unfinished_keys.append(key)
-        if job.keys is not None:
-            self._release_locked(finished_keys)
+        before = lane.size
+        self._requeue_locked(lane, job)
+        unfinished = lane.size - before
         if not unfinished:
-            self._passed_locked(lane, job.last_offset)  # everything was marked before it raised
+            retries.after_success(lane.retry, job.last_offset)  # all marked before it raised
             return
-        if job.keys is None and self._planner is not None:
-            # A failed unsplit chunk goes back to the head of the routing queue, whole.
-            self._inbox.appendleft(unfinished)
-            self._serial = True
-            self._size += len(unfinished)
-            self._back_off_locked(lane, unfinished[0].offset())
-            return
-        if len(unfinished) > 1:
-            # Which message failed is unknown: run them one at a time to find it.
-            lane.isolate_until = max(lane.isolate_until or -1, job.last_offset)
-            lane.head_runs = 1
-        else:
-            lane.head_runs += 1
         dlq = self.route.dead_letter_queue
-        if dlq is not None and len(unfinished) == 1 and lane.head_runs > dlq.max_retries:
-            self._dead_letter_locked(lane, unfinished[0], unfinished_keys[0], error)
+        decision = retries.after_failure(
+            lane.retry, unfinished, job.last_offset, dlq.max_retries if dlq is not None else None
+        )
+        if decision == "dead_letter":
+            messages, keys = lane.take(1)
+            self._size -= 1
+            self._dead_letter_locked(lane, messages[0], keys[0] if keys else None, error)
             return
-        lane.push(unfinished, unfinished_keys if job.keys is not None else None, True)
-        self._size += len(unfinished)
-        self._back_off_locked(lane, unfinished[0].offset())
+        self._back_off_locked(lane, lane.first_offset())
 
     def _dead_letter_locked(
         self, lane: Lane, message: confluent_kafka.Message, key: Hashable, error: BaseException
@@ -663,7 +674,7 @@ class Coordinator:
         offset = message.offset() or 0
         if dlq.topic is None:
             self._tracker.mark(offset)
-            self._passed_locked(lane, offset)
+            retries.after_success(lane.retry, offset)
             self._release_locked([key])
             self._events.append(
                 (
@@ -673,29 +684,147 @@ class Coordinator:
                         "partition": self.partition,
                         "offset": offset,
                         "dead_letter_topic": None,
-                        "attempts": lane.head_runs,
+                        "attempts": lane.retry.head_runs,
                         "skipped": True,
                         "error": error,
                     },
                 )
             )
             return
-        lane.dead_letter = DeadLetter(message, key, error, lane.head_runs)
+        lane.dead_letter = DeadLetter(message, key, error, lane.retry.head_runs)
 
-    def _back_off_locked(self, lane: Lane, offset: int | None = None) -> None:
-        lane.attempt += 1
-        backoff = min(self._pause_first * 2 ** (lane.attempt - 1), self._pause_most)
+    def _back_off_locked(self, lane: Lane, offset: int | None) -> None:
+        backoff = retries.backoff(lane.retry.attempt, self._pause_first, self._pause_most)
         lane.retry_at = self._clock() + backoff
         payload = {
             "topic": self.topic,
             "partition": self.partition,
             "lane": lane.index,
             "offset": offset,
-            "attempt": lane.attempt,
+            "attempt": lane.retry.attempt,
             "backoff": backoff,
         }
         self._events.append(("consumer.paused", payload))
         self._events.append(("consumer.retry", payload))
+
+    def _carry_out_pause_locked(self, pause: _Pause) -> None:
+        """Every lane is idle: skip what the calling lanes skipped, find the offset to fetch
+        from, remember what finished above it, drop the queues."""
+        tracker = self._tracker
+        end = tracker.end
+        for offset, lane_index, last in pause.requests:
+            if lane_index is None or end is None:
+                continue
+            for message, _key in self._lanes[lane_index].queued():
+                position = message.offset() or 0
+                if last < position < offset:
+                    tracker.mark(position)  # skipped by the consumer's seek
+                    pause.skipped.append(position)
+        target = min(offset for offset, _lane, _last in pause.requests)
+        if tracker.pending:
+            lowest = tracker.committable()
+            assert lowest is not None
+            target = min(target, lowest)
+        if end is not None and target < end:
+            self._skip = _merge(tracker.finished_between(target, end), self._skip)
+            tracker.truncate(target)
+        for lane in self._lanes:
+            lane.clear()
+            lane.retry_at = None
+        self._inbox.clear()
+        self._barrier = None
+        self._barrier_running = False
+        self._size = 0
+        if self._planner is not None:
+            self._planner.clear()
+        pause.target = target
+
+    def _rewind_locked(self, first: int, end: int) -> None:
+        """The partition was fetched again from ``first``, below its end, without a seek of
+        ours (an offset reset, a truncated log): forget and drop what is at or above it."""
+        self._events.append(
+            (
+                "offsets.rewound",
+                {"topic": self.topic, "partition": self.partition, "offset": first, "end": end},
+            )
+        )
+        self._tracker.truncate(first)
+        self._skip = [(low, min(high, first - 1)) for low, high in self._skip if low < first]
+        dropped: list[Hashable] = []
+        for lane in self._lanes:
+            before = lane.size
+            dropped.extend(lane.drop_from(first))
+            self._size -= before - lane.size
+            job = lane.in_flight
+            if isinstance(job, ConsumeJob):
+                job.mark_limit = min(job.mark_limit, first - 1)
+        barrier = self._barrier
+        if (
+            barrier is not None
+            and not self._barrier_running
+            and (barrier.message.offset() or 0) >= first
+        ):
+            self._barrier = None
+            self._size -= 1
+        kept: deque[Segment] = deque()
+        for segment in self._inbox:
+            if isinstance(segment, Failed):
+                if (segment.message.offset() or 0) < first:
+                    kept.append(segment)
+                else:
+                    self._size -= 1
+                continue
+            index = len(segment.messages)
+            while index and (segment.messages[index - 1].offset() or 0) >= first:
+                index -= 1
+            self._size -= len(segment.messages) - index
+            if index:
+                lanes = segment.lanes[:index] if segment.lanes is not None else None
+                kept.append(Keyed(segment.messages[:index], segment.keys[:index], lanes))
+        self._inbox = kept
+        self._release_locked(dropped)
+
+    def _drop_finished_locked(
+        self,
+        messages: Sequence[confluent_kafka.Message],
+        segments: list[Segment] | None,
+        last: int,
+    ) -> tuple[Sequence[confluent_kafka.Message], list[Segment] | None]:
+        """Leave out offsets already finished (by the previous owner, or before a seek): they
+        are marked at once, not processed again."""
+        skip = self._skip
+        dropped: set[int] = set()
+        index = 0
+        for message in messages:
+            offset = message.offset() or 0
+            while index < len(skip) and skip[index][1] < offset:
+                index += 1
+            if index < len(skip) and skip[index][0] <= offset:
+                dropped.add(offset)
+        self._skip = [r for r in skip if r[1] > last]
+        if not dropped:
+            return messages, segments
+        self._tracker.mark_each(sorted(dropped))
+        kept = [m for m in messages if (m.offset() or 0) not in dropped]
+        if segments is None:
+            return kept, None
+        filtered: list[Segment] = []
+        for segment in segments:
+            if isinstance(segment, Failed):
+                if (segment.message.offset() or 0) not in dropped:
+                    filtered.append(segment)
+                continue
+            keep = [i for i, m in enumerate(segment.messages) if (m.offset() or 0) not in dropped]
+            if keep:
+                lanes = [segment.lanes[i] for i in keep] if segment.lanes is not None else None
+                filtered.append(
+                    Keyed(
+                        [segment.messages[i] for i in keep],
+                        [segment.keys[i] for i in keep],
+                        lanes,
+                    )
+                )
+        return kept, filtered
 
     def _release_locked(self, keys: Sequence[Hashable] | None) -> None:
         if self._planner is not None and keys is not None:
@@ -705,7 +834,9 @@ class Coordinator:
         for lane in self._lanes:
             lane.clear()
         self._inbox.clear()
-        self._serial = False
+        self._barrier = None
+        self._barrier_running = False
+        self._pause = None
         self._size = 0
         if self._planner is not None:
             self._planner.clear()
@@ -764,10 +895,12 @@ def _offsets(messages: Sequence[confluent_kafka.Message]) -> tuple[int, int]:
     return first, last
 
 
-def _header_items(raw: confluent_kafka.Message) -> list[tuple[str, str | bytes | None]]:
-    headers = raw.headers()
-    if not headers:
-        return []
-    if isinstance(headers, dict):
-        return list(headers.items())
-    return [(str(name), value) for name, value in headers]
+def _merge(first: Ranges, second: Ranges) -> Ranges:
+    """The union of two lists of inclusive ranges, sorted and merged."""
+    merged: Ranges = []
+    for low, high in sorted([*first, *second]):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged

@@ -57,6 +57,7 @@ class ConsumeJob(Job):
         "high_watermark",
         "keys",
         "last_offset",
+        "mark_limit",
         "messages",
         "offsets",
     )
@@ -80,6 +81,10 @@ class ConsumeJob(Job):
         self.offsets = offsets
         self.keys = keys
         self.high_watermark: int | None = None
+        #: The highest offset this job may still mark finished: lowered (under the
+        #: coordinator's lock) when a pause, seek or rewind makes its later messages be
+        #: fetched again, so that a late success cannot mark the new delivery.
+        self.mark_limit = last_offset
 
     def describe(self) -> str:
         return (
@@ -93,32 +98,25 @@ class ConsumeJob(Job):
 
     def run(self) -> list[Job]:
         coordinator = self.coordinator
+        executor = coordinator.executor
         self.started_at = time.monotonic()
-        error: BaseException | None = None
-        consumer = coordinator.instance(self.lane)
-        if consumer is not None:
-            batch = Messages(
-                self.messages,
-                coordinator.route.deserializer,
-                coordinator.topic,
-                coordinator.partition,
-                self.high_watermark,
+        consumer = executor.instance(self.lane)
+        if consumer is None:  # not a message failure: the lane backs off and tries again
+            return coordinator.finished(
+                self, executor.instance_error(self.lane), 0.0, setup_failed=True
             )
-            runner = coordinator.runner
-            if runner is not None and coordinator.route.asynchronous:
-                runner.submit(self, consumer, batch)  # the loop thread reports when done
-                return []
-            consumer._parafka_job = self
-            try:
-                consumer.consume(batch)
-            except Exception as exc:
-                error = exc
-            except BaseException as exc:  # KeyboardInterrupt, SystemExit: stop the app
-                error = exc
-            finally:
-                consumer._parafka_job = None
-        else:
-            error = coordinator.instance_error(self.lane)
+        batch = Messages(
+            self.messages,
+            coordinator.route.deserializer,
+            coordinator.topic,
+            coordinator.partition,
+            self.high_watermark,
+        )
+        runner = coordinator.runner
+        if runner is not None and coordinator.route.asynchronous:
+            runner.submit(self, consumer, batch)  # the loop thread reports when done
+            return []
+        error = executor.consume(self, consumer, batch)
         return coordinator.finished(self, error, time.monotonic() - self.started_at)
 
 

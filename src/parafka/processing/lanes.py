@@ -1,8 +1,8 @@
 """A lane: the unit of ordered, one-at-a-time work inside a partition.
 
 Without virtual partitions a partition has one lane; with them, ``max_partitions``. Every field
-is guarded by the owning coordinator's lock, except ``consumer`` and ``instance_error``, which
-only the worker running this lane's job touches (a lane has at most one job in flight).
+is guarded by the owning coordinator's lock (the lane's consumer instance lives in the
+partition's ``Executor``; a lane has at most one job in flight).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import confluent_kafka
 
-    from parafka.consumer import Consumer
     from parafka.processing.jobs import HookJob, Job
+
+from parafka.processing.retries import RetryState
 
 __all__ = ["DeadLetter", "Lane"]
 
@@ -24,17 +25,13 @@ class Lane:
     """Backlog (chunks in offset order), the job in flight, hooks to run, retry state."""
 
     __slots__ = (
-        "attempt",
         "backlog",
-        "consumer",
         "dead_letter",
-        "head_runs",
         "hooks",
         "in_flight",
         "index",
-        "instance_error",
-        "isolate_until",
         "keys",
+        "retry",
         "retry_at",
         "size",
     )
@@ -48,26 +45,28 @@ class Lane:
         self.in_flight: Job | None = None
         self.hooks: deque[HookJob] = deque()
         self.retry_at: float | None = None
-        self.attempt = 0  # consecutive failures (sets the back-off)
-        # After a batch fails, its messages run one at a time up to this offset, to find the
-        # failing one; head_runs counts how often the first queued message has run.
-        self.isolate_until: int | None = None
-        self.head_runs = 0
+        # Back-off and isolation state: after a batch fails, its messages run one at a time up
+        # to ``retry.isolate_until``, to find the failing one (``processing.retries``).
+        self.retry = RetryState()
         self.dead_letter: DeadLetter | None = None  # a message waiting to go to the DLQ
-        self.consumer: Consumer | None = None
-        self.instance_error: BaseException | None = None
 
     def batch_limit(self, max_messages: int) -> int:
         """One message at a time while isolating a failure, else ``max_messages``."""
-        if self.isolate_until is not None:
+        isolate_until = self.retry.isolate_until
+        if isolate_until is not None:
             first = self.first_offset()
-            if first is not None and first <= self.isolate_until:
+            if first is not None and first <= isolate_until:
                 return 1
         return max_messages
 
     @property
     def idle(self) -> bool:
         return self.in_flight is None and not self.hooks
+
+    @property
+    def drained(self) -> bool:
+        """Idle with nothing queued and no dead letter waiting."""
+        return self.idle and not self.size and self.dead_letter is None
 
     def push(
         self,
@@ -124,14 +123,47 @@ class Lane:
         """Offset of the first queued message, if any."""
         return self.backlog[0][0].offset() if self.backlog else None
 
+    def drop_from(self, offset: int) -> list[Hashable]:
+        """Drop queued messages at or above ``offset`` (they will be fetched again); their keys."""
+        dropped: list[Hashable] = []
+        while self.backlog:
+            chunk = self.backlog[-1]
+            if (chunk[-1].offset() or 0) < offset:
+                break
+            self.backlog.pop()
+            chunk_keys = self.keys.pop() if self.keys is not None else None
+            keep = 0
+            while keep < len(chunk) and (chunk[keep].offset() or 0) < offset:
+                keep += 1
+            if chunk_keys is not None:
+                dropped.extend(chunk_keys[keep:])
+            self.size -= len(chunk) - keep
+            if keep:
+                self.backlog.append(chunk[:keep])
+                if self.keys is not None and chunk_keys is not None:
+                    self.keys.append(chunk_keys[:keep])
+                break
+        if self.dead_letter is not None and (self.dead_letter.message.offset() or 0) >= offset:
+            dropped.append(self.dead_letter.key)
+            self.dead_letter = None
+        return dropped
+
+    def queued(self) -> list[tuple[confluent_kafka.Message, Hashable]]:
+        """Every queued message with its key (None without virtual partitions)."""
+        found: list[tuple[confluent_kafka.Message, Hashable]] = []
+        for index, chunk in enumerate(self.backlog):
+            chunk_keys = self.keys[index] if self.keys is not None else [None] * len(chunk)
+            found.extend(zip(chunk, chunk_keys, strict=True))
+        return found
+
     def clear(self) -> None:
         self.backlog.clear()
         if self.keys is not None:
             self.keys.clear()
         self.size = 0
         self.dead_letter = None
-        self.isolate_until = None
-        self.head_runs = 0
+        self.retry.isolate_until = None
+        self.retry.head_runs = 0
 
 
 class DeadLetter:

@@ -1,23 +1,38 @@
-"""Offset arithmetic for one partition: which fetched offsets are unfinished, what is committable.
+"""Offset arithmetic for one partition: which delivered offsets are unfinished, what is committable.
 
 A pure object: no locks, no I/O, no clock. Its owner (the partition's ``Coordinator``) holds the
-lock around it. Offsets are registered in fetch order as inclusive ranges ``[first, last]``: Kafka
-offsets inside a fetched run may have holes (compaction, transaction markers), and holes need no
-work, so a range stands for "every offset that exists in it". Marking removes offsets from the
-unfinished set; the committable offset (Kafka's "next offset to read") is the first unfinished
-offset, or one past the last registered offset when everything is finished.
+lock around it.
 
-Invariants (property-tested): the committable offset never moves backwards, and never passes an
-offset that was registered and not marked.
+Kafka offsets are not contiguous: transaction markers, records of aborted transactions (under
+``read_committed``), compaction and retention leave holes that no message fills. So the tracker
+keeps two things only:
+
+- the *pending* offsets: messages delivered to parafka and not finished yet, as sorted disjoint
+  runs of delivered offsets (a fetch of consecutive offsets is one run; a fetch with holes is
+  one run per stretch);
+- the *end*: one past the highest offset known to be delivered or skipped by the client. It
+  grows with each registration and with :meth:`advance` (the client's position, which librdkafka
+  moves past control records and aborted transactions without delivering a message).
+
+Everything below the end that is not pending needs no work, holes included. The committable
+offset (Kafka's "next offset to read") is the first pending offset, or the end when nothing is
+pending.
+
+Invariants (property-tested in ``tests/unit/test_offsets.py``): the committable offset never
+moves backwards except through :meth:`truncate` (a seek the consumer asked for, or a partition
+rewound by the broker), and never passes a pending offset.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 
 from parafka.errors import ParafkaError
 
-__all__ = ["OffsetError", "OffsetTracker"]
+__all__ = ["OffsetError", "OffsetTracker", "Ranges"]
+
+Ranges = list[tuple[int, int]]
 
 
 class OffsetError(ParafkaError):
@@ -25,135 +40,180 @@ class OffsetError(ParafkaError):
 
 
 class OffsetTracker:
-    """Unfinished offsets of one partition, as sorted disjoint inclusive ranges."""
+    """Pending offsets of one partition as sorted disjoint inclusive runs, and its end."""
 
-    __slots__ = ("_first_registered", "_last_registered", "_open_firsts", "_open_lasts")
+    __slots__ = ("_end", "_firsts", "_lasts")
 
     def __init__(self) -> None:
-        # Parallel sorted lists: open range i is [_open_firsts[i], _open_lasts[i]].
-        self._open_firsts: list[int] = []
-        self._open_lasts: list[int] = []
-        self._last_registered: int | None = None
-        self._first_registered: int | None = None
+        # Parallel sorted lists: pending run i is [_firsts[i], _lasts[i]].
+        self._firsts: list[int] = []
+        self._lasts: list[int] = []
+        self._end: int | None = None
 
     def __repr__(self) -> str:
-        ranges = list(zip(self._open_firsts, self._open_lasts, strict=True))
-        shown = f"{ranges[:4]}{'...' if len(ranges) > 4 else ''}"
-        return f"OffsetTracker(open={shown}, last={self._last_registered})"
+        runs = list(zip(self._firsts, self._lasts, strict=True))
+        shown = f"{runs[:4]}{'...' if len(runs) > 4 else ''}"
+        return f"OffsetTracker(pending={shown}, end={self._end})"
 
     @property
-    def last_registered(self) -> int | None:
-        """The highest offset registered so far."""
-        return self._last_registered
+    def end(self) -> int | None:
+        """One past the highest offset delivered (or skipped by the client); None before any."""
+        return self._end
 
     @property
     def unfinished(self) -> int:
-        """How many open ranges remain (a measure of fragmentation, not of messages)."""
-        return len(self._open_firsts)
+        """How many pending runs remain (a measure of fragmentation, not of messages)."""
+        return len(self._firsts)
 
-    def register(self, first: int, last: int) -> None:
-        """Record fetched offsets ``first..last`` (inclusive) as unfinished.
+    @property
+    def pending(self) -> bool:
+        """True while some delivered offset is unfinished."""
+        return bool(self._firsts)
 
-        They must lie above everything registered before: a partition is fetched in order.
-        """
+    def register(self, offsets: Sequence[int]) -> None:
+        """Record delivered ``offsets`` (ascending, all at or above :attr:`end`) as pending."""
+        if not offsets:
+            return
+        first, last = offsets[0], offsets[-1]
         if first < 0 or last < first:
-            raise OffsetError(f"invalid offset range [{first}, {last}]")
-        if self._last_registered is not None and first <= self._last_registered:
+            raise OffsetError(f"invalid offsets {first}..{last}")
+        if self._end is not None and first < self._end:
             raise OffsetError(
-                f"offsets [{first}, {last}] are not above the last registered "
-                f"offset {self._last_registered}"
+                f"offsets from {first} are below the partition's end {self._end} "
+                f"(fetched again without a seek)"
             )
-        if self._first_registered is None:
-            self._first_registered = first
-        if self._open_lasts and self._open_lasts[-1] == first - 1:
-            self._open_lasts[-1] = last
+        if last - first + 1 == len(offsets):  # the usual case: no holes
+            self._add_run(first, last)
         else:
-            self._open_firsts.append(first)
-            self._open_lasts.append(last)
-        self._last_registered = last
+            start = previous = first
+            for offset in offsets[1:]:
+                if offset <= previous:
+                    raise OffsetError(f"offsets are not ascending: {previous} then {offset}")
+                if offset != previous + 1:
+                    self._add_run(start, previous)
+                    start = offset
+                previous = offset
+            self._add_run(start, previous)
+        self._end = last + 1
+
+    def _add_run(self, first: int, last: int) -> None:
+        if self._lasts and self._lasts[-1] == first - 1:
+            self._lasts[-1] = last
+        else:
+            self._firsts.append(first)
+            self._lasts.append(last)
+
+    def advance(self, position: int) -> bool:
+        """The client's position is ``position``: offsets below it that were never delivered
+        are holes. True when the end moved. Only valid when every message below ``position``
+        was registered (the owner does not call it while a seek is pending)."""
+        if position < 0 or (self._end is not None and position <= self._end):
+            return False
+        self._end = position
+        return True
 
     def mark(self, first: int, last: int | None = None) -> None:
-        """Record offsets ``first..last`` (inclusive; ``last`` defaults to ``first``) as finished.
+        """Record offsets ``first..last`` (inclusive; ``last`` defaults to ``first``) finished.
 
-        Marking finished offsets again is a no-op; marking above the registered ones is an error.
+        Marking finished offsets (or holes) again is a no-op; marking at or above the end is an
+        error (nothing was delivered there).
         """
         last = first if last is None else last
         if first < 0 or last < first:
             raise OffsetError(f"invalid offset range [{first}, {last}]")
-        if self._last_registered is None or last > self._last_registered:
+        if self._end is None or last >= self._end:
             raise OffsetError(
-                f"offsets up to {last} are marked but only up to "
-                f"{self._last_registered} were registered"
+                f"offsets up to {last} are marked but only offsets below {self._end} were delivered"
             )
-        firsts, lasts = self._open_firsts, self._open_lasts
-        # Open ranges that may overlap [first, last]: from the last one starting at or before
-        # `first` up to the last one starting at or before `last`.
+        firsts, lasts = self._firsts, self._lasts
+        if not firsts:
+            return
+        if first <= firsts[0] and last >= lasts[-1]:  # everything pending is done
+            firsts.clear()
+            lasts.clear()
+            return
         lo = max(bisect_right(firsts, first) - 1, 0)
         hi = bisect_right(firsts, last)
-        replacement_firsts: list[int] = []
-        replacement_lasts: list[int] = []
+        new_firsts: list[int] = []
+        new_lasts: list[int] = []
         for index in range(lo, hi):
-            open_first, open_last = firsts[index], lasts[index]
-            if open_last < first or open_first > last:
-                replacement_firsts.append(open_first)
-                replacement_lasts.append(open_last)
+            run_first, run_last = firsts[index], lasts[index]
+            if run_last < first or run_first > last:
+                new_firsts.append(run_first)
+                new_lasts.append(run_last)
                 continue
-            if open_first < first:
-                replacement_firsts.append(open_first)
-                replacement_lasts.append(first - 1)
-            if open_last > last:
-                replacement_firsts.append(last + 1)
-                replacement_lasts.append(open_last)
-        firsts[lo:hi] = replacement_firsts
-        lasts[lo:hi] = replacement_lasts
+            if run_first < first:
+                new_firsts.append(run_first)
+                new_lasts.append(first - 1)
+            if run_last > last:
+                new_firsts.append(last + 1)
+                new_lasts.append(run_last)
+        firsts[lo:hi] = new_firsts
+        lasts[lo:hi] = new_lasts
+
+    def mark_each(self, offsets: Sequence[int]) -> None:
+        """Mark scattered ``offsets`` (ascending) finished, merging consecutive ones."""
+        if not offsets:
+            return
+        start = previous = offsets[0]
+        for offset in offsets[1:]:
+            if offset != previous + 1:
+                self.mark(start, previous)
+                start = offset
+            previous = offset
+        self.mark(start, previous)
 
     def truncate(self, offset: int) -> None:
-        """Forget every registration at or above ``offset`` (a seek: they will be fetched and
-        registered again). Offsets below stay as they are; the committable offset becomes at most
-        ``offset`` (it moves back only when seeking before it, which the user asked for)."""
+        """Forget everything at or above ``offset``: it will be delivered and registered again
+        (a seek, or a partition the broker rewound). The end becomes at most ``offset``."""
         if offset < 0:
             raise OffsetError(f"invalid offset {offset}")
-        if self._last_registered is None or offset > self._last_registered:
+        if self._end is None or offset >= self._end:
             return
-        firsts, lasts = self._open_firsts, self._open_lasts
-        keep = bisect_right(firsts, offset - 1)
+        firsts, lasts = self._firsts, self._lasts
+        keep = bisect_left(firsts, offset)
         del firsts[keep:]
         del lasts[keep:]
         if lasts and lasts[-1] >= offset:
             lasts[-1] = offset - 1
-        if self._first_registered is None or offset <= self._first_registered:
-            self._last_registered = self._first_registered = None  # nothing fetched remains
-        else:
-            self._last_registered = offset - 1
+        self._end = offset
 
     def is_finished(self, offset: int) -> bool:
-        """True when ``offset`` needs no more work: it is at or below the last registered offset
-        and not unfinished (holes between registered ranges hold no messages, so they count)."""
-        if self._last_registered is None or offset > self._last_registered:
+        """True when ``offset`` needs no more work: below the end and not pending."""
+        if self._end is None or offset >= self._end:
             return False
-        index = bisect_right(self._open_firsts, offset) - 1
-        return index < 0 or self._open_lasts[index] < offset
+        index = bisect_right(self._firsts, offset) - 1
+        return index < 0 or self._lasts[index] < offset
 
     def committable(self) -> int | None:
-        """The offset to commit (next to read): the first unfinished one; None before any fetch."""
-        if self._open_firsts:
-            return self._open_firsts[0]
-        if self._last_registered is None:
-            return None
-        return self._last_registered + 1
+        """The offset to commit (next to read): the first pending one, else the end."""
+        if self._firsts:
+            return self._firsts[0]
+        return self._end
 
-    def finished_above_commit(self) -> list[tuple[int, int]]:
-        """Finished ranges between the committable offset and the last registered offset."""
-        if not self._open_firsts or self._last_registered is None:
+    def finished_above_commit(self) -> Ranges:
+        """Ranges between the committable offset and the end that need no work."""
+        if not self._firsts or self._end is None:
             return []
-        gaps = []
-        for index in range(len(self._open_firsts)):
-            start = self._open_lasts[index] + 1
-            end = (
-                self._open_firsts[index + 1] - 1
-                if index + 1 < len(self._open_firsts)
-                else self._last_registered
-            )
-            if start <= end:
-                gaps.append((start, end))
-        return gaps
+        return self.finished_between(self._firsts[0], self._end)
+
+    def finished_between(self, low: int, high: int) -> Ranges:
+        """Ranges in ``[low, high)`` below the end that are not pending (holes included)."""
+        if self._end is None:
+            return []
+        high = min(high, self._end)
+        found: Ranges = []
+        cursor = low
+        index = max(bisect_right(self._firsts, low) - 1, 0)
+        while cursor < high and index < len(self._firsts):
+            run_first, run_last = self._firsts[index], self._lasts[index]
+            if run_last < cursor:
+                index += 1
+                continue
+            if run_first > cursor:
+                found.append((cursor, min(run_first, high) - 1))
+            cursor = max(cursor, run_last + 1)
+            index += 1
+        if cursor < high:
+            found.append((cursor, high - 1))
+        return found
