@@ -65,6 +65,7 @@ class App:
         max_backlog_bytes: int = 4 * 1024 * 1024,
         critical_errors: tuple[type[BaseException], ...] = (),
         log_events: bool = True,
+        watchdog_interval: float | None = 60.0,
     ) -> None:
         self.kafka = validate_kafka(kafka, "App(kafka=...)")
         if not str(self.kafka.get("bootstrap.servers", "")).strip():
@@ -87,11 +88,14 @@ class App:
             max_backlog=max_backlog,
             max_backlog_bytes=max_backlog_bytes,
             critical_errors=tuple(critical_errors),
+            watchdog_interval=watchdog_interval,
         )
         self.monitor = Monitor()
         if log_events:
             self.monitor.subscribe("*", LoggingSubscriber())
-        self.workers = WorkerPool(concurrency, self.monitor)
+        self.workers = WorkerPool(
+            concurrency, self.monitor, watchdog_interval=self.settings.watchdog_interval
+        )
         self._routes: list[Route] = []
         self._groups: dict[str, ConsumerGroup] = {}
         self._listeners: list[Listener] = []
@@ -199,6 +203,7 @@ class App:
             self.producer = SharedProducer(self.kafka, LIBRDKAFKA_LOG, monitor=self.monitor)
             if any(route.asynchronous for route in self._routes):
                 self._runner = CoroutineRunner(self.workers.jobs)
+                self.workers.watch(self._runner.running)
             try:
                 for group in self.subscription_groups():
                     counts[group.group_id] = counts.get(group.group_id, 0) + 1

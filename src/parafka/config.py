@@ -86,6 +86,7 @@ class Settings:
     max_backlog_bytes: int = 4 * 1024 * 1024  # per partition, keys and values
     poll_interval: float = 0.05
     critical_errors: tuple[type[BaseException], ...] = ()
+    watchdog_interval: float | None = 60.0  # None: no watchdog
 
     def __post_init__(self) -> None:
         _count("concurrency", self.concurrency)
@@ -100,6 +101,15 @@ class Settings:
         _positive_number("poll_interval", self.poll_interval)
         _count("max_backlog", self.max_backlog, minimum=0)
         _count("max_backlog_bytes", self.max_backlog_bytes)
+        if self.watchdog_interval is not None:
+            if isinstance(self.watchdog_interval, bool) or not isinstance(
+                self.watchdog_interval, int | float
+            ):
+                raise ConfigurationError(
+                    f"watchdog_interval must be a number of seconds, or None to turn the "
+                    f"watchdog off, got {self.watchdog_interval!r}"
+                )
+            _positive_number("watchdog_interval", self.watchdog_interval)
         for error in self.critical_errors:
             if not (isinstance(error, type) and issubclass(error, BaseException)):
                 raise ConfigurationError(

@@ -26,6 +26,7 @@ EventName = Literal[
     "listener.quieted",
     "worker.started",
     "worker.processed",
+    "worker.slow",
     "worker.stopped",
     "consumer.initialized",
     "consumer.revoked",
@@ -107,7 +108,8 @@ class Monitor:
 
 
 class LoggingSubscriber:
-    """Logs lifecycle events at INFO and errors at ERROR on the ``parafka`` logger."""
+    """Logs lifecycle events at INFO, slow jobs (``worker.slow``, with their stack) at WARNING
+    and errors at ERROR on the ``parafka`` logger."""
 
     _INFO: frozenset[str] = frozenset(
         {
@@ -135,6 +137,16 @@ class LoggingSubscriber:
                 event.payload.get("type", "error"),
                 _describe(event.payload),
                 exc_info=error if isinstance(error, BaseException) else None,
+            )
+        elif event.name == "worker.slow":
+            payload = event.payload
+            self._logger.warning(
+                "worker.slow: %s on %s has run for %.1f s (watchdog_interval %g s); stack:\n%s",
+                payload.get("job"),
+                payload.get("worker"),
+                payload.get("running", 0.0),
+                payload.get("interval", 0.0),
+                payload.get("stack") or "  (not available)",
             )
         elif event.name == "shutdown.hanging":
             self._logger.error("shutdown timed out; hanging: %s", event.payload.get("jobs"))

@@ -1,15 +1,22 @@
 """Routing: which topics a consumer group reads and which ``Consumer`` class processes them.
 
-Built on the thread that configures the app, before ``start()``; read-only afterwards.
+Built on the thread that configures the app, before ``start()``; read-only afterwards (except
+the per-topic lookup cache of :class:`SubscriptionGroup`, which only its listener thread uses).
 Topics of one consumer group share one Kafka connection (a *subscription group*) unless their
 ``kafka`` settings differ or a route names its own ``subscription_group``.
+
+A route whose topic starts with ``^`` is a regular expression (librdkafka subscribes to every
+topic it matches, and to matching topics created later). Assigned topics are routed to the route
+named exactly, else to the first pattern that matches, in declaration order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,7 +32,12 @@ from parafka.topics import TopicConfig
 if TYPE_CHECKING:
     from parafka.app import App
 
-__all__ = ["ConsumerGroup", "Route", "SubscriptionGroup"]
+__all__ = ["ConsumerGroup", "Route", "SubscriptionGroup", "is_pattern"]
+
+
+def is_pattern(topic: str) -> bool:
+    """True for a route topic that is a regular expression (librdkafka's ``^`` convention)."""
+    return topic.startswith("^")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -46,10 +58,28 @@ class Route:
     topic_config: TopicConfig | None = None
     #: ``consume`` is ``async def``: it runs on the app's event loop thread.
     asynchronous: bool = False
+    #: The compiled pattern of a ``^...`` route, else None. A pattern route bound to one
+    #: assigned topic (:meth:`bound`) keeps it, with that topic's name as ``topic``.
+    pattern: re.Pattern[str] | None = field(default=None, compare=False)
+
+    def matches(self, topic: str) -> bool:
+        """True if this route reads ``topic``: its name, or a match of its pattern (searched
+        from the start, as librdkafka does)."""
+        if self.pattern is None:
+            return topic == self.topic
+        return self.pattern.search(topic) is not None
+
+    def bound(self, topic: str) -> Route:
+        """This route for one topic it reads: itself, or for a pattern a copy whose ``topic``
+        is the concrete name (what coordinators, consumers and events see)."""
+        if topic == self.topic:
+            return self
+        return dataclasses.replace(self, topic=topic)
 
     def __repr__(self) -> str:
+        pattern = f"pattern={self.pattern.pattern!r}, " if self.pattern is not None else ""
         return (
-            f"Route(topic={self.topic!r}, consumer={self.consumer.__name__}, "
+            f"Route(topic={self.topic!r}, {pattern}consumer={self.consumer.__name__}, "
             f"group_id={self.group_id!r}, subscription_group={self.subscription_group!r}, "
             f"kafka={mask_secrets(self.kafka)!r}, "
             f"manual_offset_management={self.manual_offset_management}, "
@@ -67,15 +97,46 @@ class SubscriptionGroup:
     kafka: Mapping[str, Any]
     routes: tuple[Route, ...]
 
+    #: Assigned topic -> its bound route (None: no route matches). Listener thread only.
+    _cache: dict[str, Route | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
     @property
     def topics(self) -> list[str]:
+        """What the connection subscribes to: topic names and patterns (``^...``)."""
         return [route.topic for route in self.routes]
 
+    @property
+    def single_topic(self) -> str | None:
+        """The one concrete topic of this connection, or None (several, or a pattern)."""
+        if len(self.routes) == 1 and self.routes[0].pattern is None:
+            return self.routes[0].topic
+        return None
+
+    def match(self, topic: str) -> Route | None:
+        """The route of an assigned ``topic``, bound to it (:meth:`Route.bound`): the route
+        named exactly, else the first pattern that matches (declaration order); None if none
+        does. Called on the listener thread (it fills the cache)."""
+        try:
+            return self._cache[topic]
+        except KeyError:
+            pass
+        found = next((r for r in self.routes if r.pattern is None and r.topic == topic), None)
+        if found is None:
+            found = next(
+                (r for r in self.routes if r.pattern is not None and r.matches(topic)), None
+            )
+        bound = None if found is None else found.bound(topic)
+        self._cache[topic] = bound
+        return bound
+
     def route(self, topic: str) -> Route:
-        for route in self.routes:
-            if route.topic == topic:
-                return route
-        raise KeyError(topic)
+        """Like :meth:`match`, but raises ``KeyError`` for a topic no route matches."""
+        found = self.match(topic)
+        if found is None:
+            raise KeyError(topic)
+        return found
 
 
 class ConsumerGroup:
@@ -108,6 +169,7 @@ class ConsumerGroup:
         """Route ``name`` to ``consumer`` in this group; see :meth:`parafka.App.topic`."""
         if not isinstance(name, str) or not name.strip():
             raise ConfigurationError(f"topic names must be non-empty strings, got {name!r}")
+        pattern = _compile(name) if is_pattern(name) else None
         if not (inspect.isclass(consumer) and issubclass(consumer, Consumer)):
             raise ConfigurationError(
                 f"topic {name!r}: consumer must be a subclass of parafka.Consumer, got {consumer!r}"
@@ -131,9 +193,15 @@ class ConsumerGroup:
                 raise ConfigurationError(
                     f"topic {name!r}: the dead letter queue topic cannot be the topic itself"
                 )
+            _check_dead_letter_topic(name, pattern, dead_letter_queue.topic)
         pause = self._app.settings.with_pauses(name, pause_timeout, pause_max_timeout)
         if config is not None and not isinstance(config, TopicConfig):
             raise ConfigurationError(f"topic {name!r}: config must be a parafka.TopicConfig")
+        if config is not None and pattern is not None:
+            raise ConfigurationError(
+                f"topic {name!r}: config= declares one topic for `parafka topics` to create, "
+                f"but {name!r} is a pattern; declare the matching topics by name instead"
+            )
         overrides = validate_kafka(kafka or {}, f"topic {name!r} kafka=")
         if subscription_group is None:
             # Routes with equal settings share a connection; the name must not show values
@@ -156,6 +224,34 @@ class ConsumerGroup:
             pause_max_timeout=pause[1],
             topic_config=config,
             asynchronous=inspect.iscoroutinefunction(consumer.consume),
+            pattern=pattern,
         )
         self._app._add_route(route)
         return route
+
+
+def _compile(name: str) -> re.Pattern[str]:
+    try:
+        return re.compile(name)
+    except re.error as exc:
+        raise ConfigurationError(
+            f"topic {name!r}: a topic starting with '^' is a regular expression, and this one "
+            f"does not compile ({exc})"
+        ) from exc
+
+
+def _check_dead_letter_topic(name: str, pattern: re.Pattern[str] | None, topic: str | None) -> None:
+    """A dead letter topic must be a concrete name, and not one its own route reads (each dead
+    letter would come back to the route, fail again and be dead-lettered again, for ever)."""
+    if topic is None:
+        return
+    if is_pattern(topic):
+        raise ConfigurationError(
+            f"topic {name!r}: the dead letter queue topic must be a topic name, not a pattern "
+            f"({topic!r})"
+        )
+    if pattern is not None and pattern.search(topic) is not None:
+        raise ConfigurationError(
+            f"topic {name!r}: the dead letter queue topic {topic!r} matches the route's own "
+            f"pattern, so its dead letters would be consumed and dead-lettered again in a loop"
+        )

@@ -39,7 +39,8 @@ def test_a_topic_with_1000_partitions_is_consumed_with_a_fixed_set_of_threads(
         parafka_threads = {
             t.name for t in threading.enumerate() if t.name.startswith("parafka-")
         } - before
-        assert len(parafka_threads) == 8 + 1 + 1  # workers, one listener, the producer
+        # workers, one listener, the producer, the watchdog
+        assert len(parafka_threads) == 8 + 1 + 1 + 1
     assert all(record.offsets[p] == [0, 1, 2] for p in range(1000))
     assert committed(kafka_bootstrap, group, topic, 1000) == end_offsets(kafka_bootstrap, topic)
 

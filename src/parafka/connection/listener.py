@@ -82,7 +82,7 @@ class Listener:
             config["group.instance.id"] = instance_id
         self._instance_id = config.get("group.instance.id")
         self._incremental = is_incremental(config)
-        self._single_topic = group.topics[0] if len(group.topics) == 1 else None
+        self._single_topic = group.single_topic  # None with several topics or a pattern
         rejoin = settings.rejoin_timeout or default_rejoin_timeout(config)
         self._watch = GroupWatch(rejoin)  # listener thread only
         self._user_stats = config.get("stats_cb")
@@ -483,9 +483,26 @@ class Listener:
         finished = self._finished_by_previous_owner(client, partitions)
         for tp in partitions:
             key = (tp.topic, tp.partition)
+            route = self.group.match(tp.topic)
+            if route is None:
+                # Assigned, but no route reads it (librdkafka's regex matched where Python's
+                # does not, or overlapping subscriptions in one group): leave it unfetched.
+                client.pause([tp])
+                self._monitor.publish(
+                    "error.occurred",
+                    type="listener.unrouted",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    error=ConfigurationError(
+                        f"consumer group {self.group.group_id!r}: {tp.topic!r} [{tp.partition}] "
+                        f"was assigned but matches none of {self.group.topics}; it is paused "
+                        f"and not processed"
+                    ),
+                )
+                continue
             predecessor = self._retired.pop(key, None)
             self._coordinators[key] = Coordinator(
-                self.group.route(tp.topic),
+                route,
                 tp.partition,
                 self._settings,
                 self._monitor,
@@ -516,7 +533,8 @@ class Listener:
         wanted = [
             TopicPartition(tp.topic, tp.partition)
             for tp in partitions
-            if self.group.route(tp.topic).virtual_partitions is not None
+            if (route := self.group.match(tp.topic)) is not None
+            and route.virtual_partitions is not None
         ]
         if not wanted:
             return {}

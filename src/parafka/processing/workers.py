@@ -2,20 +2,26 @@
 
 Threads: listeners (and workers, for a partition's next batch) call :meth:`JobsQueue.put`;
 worker threads (``parafka-worker-<n>``) take jobs with :meth:`JobsQueue.get` and run them. A
-worker never touches a Kafka client: what it learns goes to the job's coordinator.
+worker never touches a Kafka client: what it learns goes to the job's coordinator. With a
+``watchdog_interval``, the pool also runs the watchdog thread (``parafka-watchdog``,
+:mod:`parafka.processing.watchdog`), which reads the workers' current jobs and their stacks.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import queue
+import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from parafka.instrumentation import Monitor
 from parafka.processing.jobs import Job
+from parafka.processing.watchdog import Running, Source, Watchdog
 
 __all__ = ["Busy", "JobsQueue", "WorkerPool"]
 
@@ -63,6 +69,15 @@ class _Worker(threading.Thread):
         # Written by this thread, read by others for diagnostics (a racy snapshot is fine).
         self.current: Job | None = None
 
+    def stack(self, job: Job) -> str | None:
+        """This thread's stack while it runs ``job`` (any thread); None if it moved on."""
+        if self.ident is None:
+            return None
+        frame = sys._current_frames().get(self.ident)
+        if frame is None or self.current is not job:  # read after the frame: it was running
+            return None
+        return "".join(traceback.format_stack(frame))
+
     def run(self) -> None:
         pool = self._pool
         pool.monitor.publish("worker.started", worker=self.name)
@@ -91,10 +106,22 @@ class _Worker(threading.Thread):
 class WorkerPool:
     """``size`` worker threads on one :class:`JobsQueue`; resizable while running."""
 
-    def __init__(self, size: int, monitor: Monitor, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        size: int,
+        monitor: Monitor,
+        clock: Callable[[], float] = time.monotonic,
+        watchdog_interval: float | None = None,
+    ) -> None:
         self.jobs = JobsQueue()
         self.monitor = monitor
         self._clock = clock
+        #: Reports jobs running longer than ``watchdog_interval`` (None: no watchdog).
+        self.watchdog = (
+            None
+            if watchdog_interval is None
+            else Watchdog(watchdog_interval, monitor, [self.running], clock)
+        )
         self._size = size
         self._names = itertools.count(1)
         # Guards _workers and _size.
@@ -115,6 +142,14 @@ class WorkerPool:
             self._started = True
             for _ in range(self._size):
                 self._spawn_locked()
+        if self.watchdog is not None:
+            self.watchdog.start()
+
+    def watch(self, source: Source) -> None:
+        """Let the watchdog watch the jobs ``source`` lists too (before :meth:`start`), e.g.
+        the coroutines of async consumers, which run on no worker."""
+        if self.watchdog is not None:
+            self.watchdog.add_source(source)
 
     def scale(self, size: int) -> None:
         """Grow or shrink the pool to ``size`` threads (at least 1); safe at any time."""
@@ -148,8 +183,22 @@ class WorkerPool:
                 result.append(Busy(worker.name, job.describe(), now - started))
         return result
 
+    def running(self) -> list[Running]:
+        """The jobs the workers run now (any thread; a snapshot), for the watchdog."""
+        with self._lock:
+            workers = list(self._workers)
+        result = []
+        for worker in workers:
+            job = worker.current
+            if job is not None and job.started_at is not None:
+                stack = functools.partial(worker.stack, job)
+                result.append(Running(job, worker.name, job.started_at, stack))
+        return result
+
     def stop(self, timeout: float) -> bool:
         """Ask every worker to exit after its current job; True if all did within ``timeout``."""
+        if self.watchdog is not None:
+            self.watchdog.stop()
         with self._lock:
             self._stopping = True
             workers = list(self._workers)
