@@ -100,7 +100,9 @@ class Listener:
         self._client = self._new_client()
         # Listener-thread state:
         self._coordinators: dict[Key, Coordinator] = {}
-        self._retired: dict[Key, Coordinator] = {}
+        # Revoked coordinators whose jobs or hooks still run, oldest first per partition: the
+        # sweep keeps driving them until idle; a new owner waits for the newest one.
+        self._retired: dict[Key, list[Coordinator]] = {}
         self._paused: set[Key] = set()
         # Mean key + value size of each partition's last fetched batch (for max_backlog_bytes).
         self._message_size: dict[Key, int] = {}
@@ -173,7 +175,8 @@ class Listener:
     def running_coroutines(self) -> list[str]:
         """Async batches still in flight (for the hang report, after the listener stopped)."""
         found: list[str] = []
-        for coordinator in [*self._coordinators.values(), *self._retired.values()]:
+        retired = [old for olds in self._retired.values() for old in olds]
+        for coordinator in [*self._coordinators.values(), *retired]:
             if coordinator.route.asynchronous:
                 found.extend(job.describe() for job in coordinator.in_flight())
         return found
@@ -305,8 +308,6 @@ class Listener:
 
     def _dispatch(self, messages: list[confluent_kafka.Message]) -> None:
         batches, errors = split(messages, self._single_topic)
-        for message in errors:
-            self._message_error(message)
         for key, batch in batches.items():
             coordinator = self._coordinators.get(key)
             if coordinator is None:
@@ -319,6 +320,10 @@ class Listener:
                 and key not in self._paused
             ):
                 self._pause(key)
+        # After the batches: an end-of-partition follows the messages fetched before it, so
+        # eofed() runs only once they are processed.
+        for message in errors:
+            self._message_error(message)
         if self._monitor.listens("listener.polled"):
             self._monitor.publish(
                 "listener.polled", group=self.group.group_id, messages=len(messages)
@@ -448,14 +453,43 @@ class Listener:
 
     def _sweep(self) -> None:
         """Dispatch what waited on a back-off or on a revoked predecessor; carry out consumers'
-        pauses and seeks; forget idle revoked coordinators."""
+        pauses and seeks; move idle partitions' ends to the client's position (past control
+        records and aborted transactions); drive revoked coordinators until they are idle."""
         for key, coordinator in self._coordinators.items():
             if coordinator.seeking:
                 self._user_pause(key, coordinator)
             for job in coordinator.due():
                 self._jobs.put(job)
-        for key in [key for key, old in self._retired.items() if old.idle]:
-            del self._retired[key]
+        self._advance_positions()
+        for key in list(self._retired):
+            olds = self._retired[key]
+            for old in olds:
+                for job in old.due():  # revoked() hooks, once their predecessor is idle
+                    self._jobs.put(job)
+            olds[:] = [old for old in olds if not old.idle]
+            if not olds:
+                del self._retired[key]
+
+    def _advance_positions(self) -> None:
+        """Tell coordinators with nothing pending where the client stands: under
+        read_committed, librdkafka moves the position past transaction markers and aborted
+        records without delivering a message, and the commit point follows it."""
+        waiting = [
+            TopicPartition(*key)
+            for key, coordinator in self._coordinators.items()
+            if not coordinator.seeking and coordinator.backlog_size == 0
+        ]
+        if not waiting:
+            return
+        try:
+            positions = self._client.position(waiting)
+        except KafkaException as exc:
+            self._monitor.publish("error.occurred", type="listener.position", error=exc)
+            return
+        for tp in positions:
+            coordinator = self._coordinators.get((tp.topic, tp.partition))
+            if coordinator is not None and tp.offset >= 0 and coordinator.advance(tp.offset):
+                self._dirty.put(coordinator)
 
     def _pause(self, key: Key) -> None:
         self._client.pause([TopicPartition(*key)])
@@ -500,7 +534,8 @@ class Listener:
                     ),
                 )
                 continue
-            predecessor = self._retired.pop(key, None)
+            olds = self._retired.get(key)
+            predecessor = olds[-1] if olds else None
             self._coordinators[key] = Coordinator(
                 route,
                 tp.partition,
@@ -587,7 +622,7 @@ class Listener:
             for job in jobs:
                 self._jobs.put(job)
             if not coordinator.idle:
-                self._retired[key] = coordinator
+                self._retired.setdefault(key, []).append(coordinator)
             if commit and point is not None:
                 offsets.append(_position(tp.topic, tp.partition, point))
         if offsets:
@@ -671,7 +706,7 @@ class Listener:
 
     def _all_idle(self) -> bool:
         return all(c.idle for c in self._coordinators.values()) and all(
-            c.idle for c in self._retired.values()
+            old.idle for olds in self._retired.values() for old in olds
         )
 
 
