@@ -68,7 +68,8 @@ class DeserializationError(ParafkaError):
 
 
 class DeadLetterError(ParafkaError):
-    """The dead letter queue did not acknowledge a message; it will be sent again."""
+    """A message's dead letter could not be produced. The app's critical error when it never
+    can be and ``DeadLetterQueue(on_undeliverable="stop")``; ``__cause__`` says why."""
 
 
 class UndeliverableError(ParafkaError):

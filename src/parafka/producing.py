@@ -161,6 +161,11 @@ class SharedProducer:
         self._lock = threading.Lock()
         self._current = _Generation(producer, 1)
         self._retired: list[_Generation] = []
+        # A second producer, made on first need, that sends a message refused with its record
+        # batch once more, alone (linger.ms=0, one message at a time): the only way to know the
+        # refusal was about this message. Owned by whoever holds _alone_lock.
+        self._alone_lock = threading.Lock()
+        self._alone: ProducerLike | None = None
         self._thread = self._start_polling()
 
     @property
@@ -186,8 +191,8 @@ class SharedProducer:
         error = self._attempt(topic, value, key, headers, timeout)
         retried = False
         if error is not None and error.code() in PER_BATCH:
-            # Maybe its batch-mate was the large one: send it again, by itself this time.
-            error, retried = self._attempt(topic, value, key, headers, timeout), True
+            # Maybe a batch-mate was the large one: send it again, by itself this time.
+            error, retried = self._send_alone(topic, value, key, headers, timeout), True
         if error is not None:
             raise self._failure(topic, error, alone=retried)
 
@@ -202,7 +207,8 @@ class SharedProducer:
         error = await self._attempt_async(topic, value, key, headers)
         retried = False
         if error is not None and error.code() in PER_BATCH:
-            error, retried = await self._attempt_async(topic, value, key, headers), True
+            alone = self._send_alone
+            error, retried = await asyncio.to_thread(alone, topic, value, key, headers, 60.0), True
         if error is not None:
             raise self._failure(topic, error, alone=retried)
 
@@ -306,6 +312,55 @@ class SharedProducer:
             self._forget(generation, waiter)
             raise
         return True
+
+    def _send_alone(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        headers: Headers | None,
+        timeout: float,
+    ) -> KafkaError | None:
+        """Produce on the one-message-at-a-time producer, polling it on this thread."""
+        reports: list[KafkaError | None] = []
+        with self._alone_lock:
+            producer = self._alone
+            if producer is None:
+                producer = self._alone = self._factory({**self._config, "linger.ms": 0})
+            try:
+                producer.produce(
+                    topic,
+                    value,
+                    key,
+                    on_delivery=lambda error, _message: reports.append(error),
+                    headers=list(headers or []),
+                )
+            except KafkaException as exc:
+                error = exc.args[0] if exc.args and isinstance(exc.args[0], KafkaError) else None
+                if error is None or is_fatal(error):
+                    self._alone = None
+                    return error or KafkaError(KafkaError._FATAL)
+                reason = permanent_reason(error, at_produce=True)
+                if reason is not None:
+                    raise UndeliverableError(topic, error, reason) from exc
+                return error
+            turns = max(1, int(timeout / 0.1))
+            while not reports and turns > 0:
+                turns -= 1
+                try:
+                    producer.poll(0.1)
+                except KafkaException as exc:
+                    error = exc.args[0] if exc.args else None
+                    if isinstance(error, KafkaError) and is_fatal(error):
+                        self._alone = None  # dead: a new one next time; its reports still come
+                except Exception as exc:  # a callback of the app's configuration raised
+                    self._monitor.publish(
+                        "error.occurred", type="producer.poll", error=exc, stopped=False
+                    )
+            if not reports:
+                self._alone = None  # it may still hold the message: never reuse it
+                raise TimeoutError(f"no delivery report from {topic!r} within {timeout} s")
+            return reports[0]
 
     def _forget(self, generation: _Generation, waiter: _Waiter) -> None:
         with self._lock:
