@@ -350,3 +350,238 @@ def test_after_an_error_the_retry_starts_after_the_last_marked_message() -> None
     drive(c, clock, c.due())
     assert MarksThenFails.calls[0] == [0, 1, 2]  # max_messages=3
     assert MarksThenFails.calls[1][0] == 2  # the retry starts after the last mark
+
+
+# --- real topics: gaps, rewinds, escapes (issue 13) -----------------------------------------------
+
+
+def gapped(offsets: list[int]) -> list[Any]:
+    from .fakes import FakeMessage
+
+    return [FakeMessage(offset) for offset in offsets]
+
+
+def drain(
+    c: Coordinator, jobs: list[Job], clock: Clock | None = None, rounds: int = 100
+) -> list[Job]:
+    """Run jobs like idle workers would, then what due() gives (moving the clock past every
+    back-off), for at most ``rounds`` rounds; the jobs still to run."""
+    pending = list(jobs)
+    for _ in range(rounds):
+        while pending:
+            pending.extend(pending.pop(0).run())
+        if clock is not None:
+            clock.now += 10.0
+        pending = c.due()
+        if not pending and (clock is None or (c.backlog_size == 0 and c.idle)):
+            break
+    return pending
+
+
+def test_gaps_in_a_fetch_and_between_fetches_do_not_hold_the_commit() -> None:
+    c = coordinator()
+    # 3 is a transaction marker, 6..9 an aborted transaction and its marker.
+    drain(c, c.fetched(gapped([0, 1, 2, 4, 5])))
+    assert c.committable() == 6
+    drain(c, c.fetched(gapped([10, 11])))
+    assert c.committable() == 12
+    assert c.advance(14)  # the position moved past a trailing marker, no message delivered
+    assert c.committable() == 14
+    assert [o for name, o in Calls.log if name == "consume"] == [[0, 1, 2], [4, 5], [10, 11]]
+
+
+def test_a_retry_over_gaps_never_reruns_a_success_nor_reorders() -> None:
+    clock = Clock()
+    c = coordinator(clock=clock)
+    Calls.fail_offsets = {4}
+    left = drain(c, c.fetched(gapped([0, 2, 4, 7, 9])), clock, rounds=5)
+    consumed = [tuple(o) for name, o in Calls.log if name == "consume"]
+    # The batch [0, 2, 4] fails; isolation runs 0, 2 once more each (they ran in the failed
+    # batch, not after a success), then 4 alone until it passes (never: it is retried).
+    flat = [o for batch in consumed for o in batch]
+    assert flat[:3] == [0, 2, 4]
+    assert consumed[1:4] == [(0,), (2,), (4,)]
+    assert all(batch == (4,) for batch in consumed[3:])  # 4 blocks its partition, in order
+    assert c.committable() == 4
+    Calls.fail_offsets = set()
+    drain(c, left, clock)
+    assert c.committable() == 10
+    after = [o for name, o in Calls.log if name == "consume"][len(consumed) :]
+    assert [o for batch in after for o in batch] == [4, 7, 9]
+
+
+def test_offsets_going_backwards_give_an_event_and_go_on_from_there() -> None:
+    events: list[Event] = []
+    c = coordinator(events=events)
+    drain(c, c.fetched(messages(0, 9)))
+    assert c.committable() == 10
+    drain(c, c.fetched(messages(5, 7)))  # an offset reset: 5..7 are fetched again
+    rewound = [e for e in events if e.name == "offsets.rewound"]
+    assert [(e["offset"], e["end"]) for e in rewound] == [(5, 10)]
+    assert c.committable() == 8
+    assert [o for name, o in Calls.log if name == "consume"][-1] == [5, 6, 7]
+
+
+def test_a_rewind_while_a_batch_runs_lets_its_late_success_mark_nothing_above() -> None:
+    events: list[Event] = []
+    c = coordinator(events=events)
+    running = batch(c.fetched(messages(0, 2)))  # in flight: 0..2
+    c.fetched(messages(1, 1))  # the partition is fetched again from 1 meanwhile
+    assert running.mark_limit == 0
+    follow = running.run()  # succeeds: may mark 0 only; 1 (the new delivery) stays pending
+    assert c.committable() == 1
+    drain(c, follow)
+    assert c.committable() == 2
+
+
+def test_a_dead_letter_job_whose_lane_was_cleared_ends_cleanly() -> None:
+    route = Route(
+        topic="t",
+        consumer=Calls,
+        group_id="g",
+        subscription_group="default",
+        dead_letter_queue=parafka.DeadLetterQueue(topic="dlq", max_retries=0),
+    )
+    clock = Clock()
+    c = Coordinator(
+        route,
+        0,
+        Settings(max_messages=1, pause_timeout=1.0),
+        Monitor(),
+        notify=lambda _c: None,
+        on_critical=lambda _e: None,
+        clock=clock,
+    )
+    Calls.fail_offsets = {0}
+    letter = one(batch(c.fetched(messages(0, 0))).run())  # failed once: the dead letter job
+    _point, hooks = c.revoke()  # the lane is cleared before the dead letter job runs
+    assert hooks == []  # the lane is busy with the dead letter job
+    follow = letter.run()  # nothing to send: it ends and frees the lane
+    assert [j for j in follow if isinstance(j, HookJob)] and c.in_flight() != []
+    drain(c, follow)
+    assert c.idle
+    assert ("revoked", 0) in Calls.log
+
+
+class Exits(parafka.Consumer):
+    hook: ClassVar[str] = "revoked"
+
+    def initialized(self) -> None:
+        if Exits.hook == "initialized":
+            raise SystemExit(3)
+
+    def consume(self, messages: parafka.Messages) -> None:
+        pass
+
+    def revoked(self) -> None:
+        if Exits.hook == "revoked":
+            raise KeyboardInterrupt
+
+    def shutdown(self) -> None:
+        if Exits.hook == "shutdown":
+            raise SystemExit(4)
+
+
+@pytest.mark.parametrize("hook", ["initialized", "revoked", "shutdown"])
+def test_system_exit_from_a_hook_is_critical_and_frees_the_lane(hook: str) -> None:
+    Exits.hook = hook
+    critical: list[BaseException] = []
+    route = Route(topic="t", consumer=Exits, group_id="g", subscription_group="default")
+    c = Coordinator(
+        route,
+        0,
+        Settings(max_messages=3),
+        Monitor(),
+        notify=lambda _c: None,
+        on_critical=critical.append,
+        clock=Clock(),
+    )
+    drain(c, c.fetched(messages(0, 2)))
+    if hook == "revoked":
+        drain(c, c.revoke()[1])
+    elif hook == "shutdown":
+        drain(c, c.close())
+    assert len(critical) == 1
+    assert isinstance(critical[0], (SystemExit, KeyboardInterrupt))
+    assert c.idle  # no dead worker slot: the lane is free
+    if hook == "initialized":
+        assert c.committable() == 0  # nothing processed, nothing skipped
+
+
+def test_a_consumer_that_cannot_be_created_backs_off_and_never_dead_letters() -> None:
+    created = {"n": 0}
+
+    class Flaky(parafka.Consumer):
+        def __init__(self) -> None:
+            created["n"] += 1
+            if created["n"] <= 5:
+                raise ConnectionError("database down")
+
+        def consume(self, messages: parafka.Messages) -> None:
+            Calls.log.append(("consume", [m.offset for m in messages]))
+
+    events: list[Event] = []
+    monitor = Monitor()
+    monitor.subscribe("*", events.append)
+    route = Route(
+        topic="t",
+        consumer=Flaky,
+        group_id="g",
+        subscription_group="default",
+        dead_letter_queue=parafka.DeadLetterQueue(topic=None, max_retries=0),
+    )
+    clock = Clock()
+    c = Coordinator(
+        route,
+        0,
+        Settings(max_messages=3, pause_timeout=1.0),
+        monitor,
+        notify=lambda _c: None,
+        on_critical=lambda _e: None,
+        clock=clock,
+    )
+    drain(c, c.fetched(messages(0, 2)), clock)
+    assert Calls.log == [("consume", [0, 1, 2])]  # all processed, none skipped
+    assert not [e for e in events if e.name == "dead_letter_queue.dispatched"]
+    assert len([e for e in events if e.name == "consumer.retry"]) == 5
+    assert c.committable() == 3
+
+
+def test_a_sync_consume_that_returns_an_awaitable_is_a_critical_error_naming_it() -> None:
+    class Misdeclared(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> Any:
+            async def later() -> None:
+                pass
+
+            return later()
+
+    critical: list[BaseException] = []
+    route = Route(topic="t", consumer=Misdeclared, group_id="g", subscription_group="default")
+    c = Coordinator(
+        route,
+        0,
+        Settings(),
+        Monitor(),
+        notify=lambda _c: None,
+        on_critical=critical.append,
+        clock=Clock(),
+    )
+    assert batch(c.fetched(messages(0, 0))).run() == []
+    assert len(critical) == 1
+    assert "Misdeclared.consume() returned an awaitable" in str(critical[0])
+    assert c.committable() == 0
+
+
+def test_eofed_runs_after_the_messages_fetched_before_it() -> None:
+    class Eof(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            Calls.log.append(("consume", [m.offset for m in messages]))
+
+        def eofed(self) -> None:
+            Calls.log.append(("eofed", None))
+
+    c = coordinator(consumer=Eof)
+    jobs = c.fetched(messages(0, 1))
+    jobs += c.eofed()  # the listener hands over the fetch's batches first, then the EOF
+    drain(c, jobs)
+    assert Calls.log == [("consume", [0, 1]), ("eofed", None)]

@@ -73,7 +73,8 @@ NO_KEY: Hashable = _Unkeyed()
 class _Pause:
     """A consumer's pending pause or seek: who asked, from which offset, until when."""
 
-    requests: list[tuple[int, int | None, int]]  # (offset, lane, last offset of its batch)
+    # (offset, lane, first and last offset of the calling batch)
+    requests: list[tuple[int, int | None, int, int]]
     resume_at: float
     target: int | None = None  # set once carried out: the offset to fetch from
     skipped: list[int] = field(default_factory=list)
@@ -283,17 +284,17 @@ class Coordinator:
             if self._state != "active":
                 return False
             lane: int | None = None
-            last = -1
+            first, last = offset, -1
             if job is not None and self._lanes[job.lane].in_flight is job:
-                lane, last = job.lane, job.last_offset
+                lane, first, last = job.lane, job.first_offset, job.last_offset
                 job.mark_limit = min(job.mark_limit, offset - 1)
             resume_at = self._clock() + delay
             if self._pause is None or self._pause.target is not None:
                 if self._pause is not None:  # carried out, not yet sought: ask again after
                     resume_at = max(resume_at, self._pause.resume_at)
-                self._pause = _Pause([(offset, lane, last)], resume_at)
+                self._pause = _Pause([(offset, lane, first, last)], resume_at)
             else:
-                self._pause.requests.append((offset, lane, last))
+                self._pause.requests.append((offset, lane, first, last))
                 self._pause.resume_at = max(self._pause.resume_at, resume_at)
         self._notify(self)
         self._monitor.publish(
@@ -712,7 +713,7 @@ class Coordinator:
         from, remember what finished above it, drop the queues."""
         tracker = self._tracker
         end = tracker.end
-        for offset, lane_index, last in pause.requests:
+        for offset, lane_index, _first, last in pause.requests:
             if lane_index is None or end is None:
                 continue
             for message, _key in self._lanes[lane_index].queued():
@@ -720,13 +721,19 @@ class Coordinator:
                 if last < position < offset:
                     tracker.mark(position)  # skipped by the consumer's seek
                     pause.skipped.append(position)
-        target = min(offset for offset, _lane, _last in pause.requests)
+        target = min(request[0] for request in pause.requests)
         if tracker.pending:
             lowest = tracker.committable()
             assert lowest is not None
             target = min(target, lowest)
         if end is not None and target < end:
-            self._skip = _merge(tracker.finished_between(target, end), self._skip)
+            # What finished from the target on is not processed again, except where a
+            # consumer sought back before its own batch: it asked for that to run again.
+            finished = tracker.finished_between(target, end)
+            for offset, _lane, first, _last in pause.requests:
+                if offset < first:
+                    finished = _subtract(finished, offset, first - 1)
+            self._skip = _merge(finished, self._skip)
             tracker.truncate(target)
         for lane in self._lanes:
             lane.clear()
@@ -893,6 +900,20 @@ def _offsets(messages: Sequence[confluent_kafka.Message]) -> tuple[int, int]:
     if first is None or last is None:
         raise OffsetError(f"a fetched message has no offset: {messages[0]!r}")
     return first, last
+
+
+def _subtract(ranges: Ranges, low: int, high: int) -> Ranges:
+    """``ranges`` without the offsets ``low..high``."""
+    kept: Ranges = []
+    for first, last in ranges:
+        if last < low or first > high:
+            kept.append((first, last))
+            continue
+        if first < low:
+            kept.append((first, low - 1))
+        if last > high:
+            kept.append((high + 1, last))
+    return kept
 
 
 def _merge(first: Ranges, second: Ranges) -> Ranges:
