@@ -103,7 +103,7 @@ class Lanes(RuleBasedStateMachine):
         # Offsets never fetched are holes (compaction, markers): nothing to process there.
         unprocessed = {o for o in self.fetched_offsets if o < offset} - self.done_offsets
         assert not unprocessed, f"commit {offset} passes unprocessed {sorted(unprocessed)[:5]}"
-        for start, end in decode(offset, metadata):
+        for start, end in decode(offset, metadata).finished:
             claimed = {o for o in range(start, end + 1)} & self.fetched_offsets
             assert claimed <= self.done_offsets, "metadata claims unprocessed offsets"
 

@@ -108,7 +108,7 @@ def test_the_commit_point_waits_for_the_first_unfinished_offset() -> None:
     assert c.committable() == 0  # offset 0 still running
     offset, metadata = c.commit_point() or (None, "")
     assert offset == 0
-    assert decode(0, metadata) == [(1, 5)]
+    assert decode(0, metadata).finished == [(1, 5)]
     run_all([slow])
     assert c.commit_point() == (6, "")
 
@@ -120,7 +120,7 @@ def test_a_failing_lane_retries_alone_and_holds_the_commit_point() -> None:
     jobs = c.fetched(keyed(0, [b"\x00", b"\x01", b"\x00", b"\x01", b"\x00"]))
     run_all(jobs)
     # Lane 1 finished 1 and 3; lane 0's batch (0, 2, 4) failed at 2, so none of it counts.
-    assert c.commit_point() == (0, "pfk1:1-0,2-0")
+    assert c.commit_point() == (0, "pfk3:0:r1-0,2-0")
     run_all(c.fetched(keyed(5, [b"\x01", b"\x00"])))  # lane 1 goes on; lane 0 backs off
     assert sorted(o for o, k, _ in Recorder.seen if k == b"\x01") == [1, 3, 5]
     assert [o for o, k, _ in Recorder.seen if k == b"\x00"] == [0]

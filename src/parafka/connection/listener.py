@@ -564,7 +564,10 @@ class Listener:
         self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]
     ) -> dict[Key, list[tuple[int, int]]]:
         """Offsets finished above the commit point, from the committed metadata (virtual
-        partitions write it; other routes never have any)."""
+        partitions write it; other routes never have any). Metadata that does not belong to the
+        committed offset (moved from outside, foreign, an older format, damaged) is ignored with
+        an ``error.occurred`` event of type ``offsets.metadata_ignored``: duplicates, never
+        skips."""
         wanted = [
             TopicPartition(tp.topic, tp.partition)
             for tp in partitions
@@ -578,11 +581,23 @@ class Listener:
         except KafkaException as exc:
             self._monitor.publish("error.occurred", type="offsets.committed_read", error=exc)
             return {}
-        return {
-            (tp.topic, tp.partition): progress.decode(tp.offset, tp.metadata)
-            for tp in committed
-            if tp.metadata
-        }
+        finished: dict[Key, list[tuple[int, int]]] = {}
+        for tp in committed:
+            decoded = progress.decode(tp.offset, tp.metadata)
+            if decoded.problem is not None:
+                self._monitor.publish(
+                    "error.occurred",
+                    type="offsets.metadata_ignored",
+                    group=self.group.group_id,
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    offset=tp.offset,
+                    reason=decoded.problem,
+                    detail=decoded.detail,
+                )
+            if decoded.finished:
+                finished[(tp.topic, tp.partition)] = decoded.finished
+        return finished
 
     def _on_revoke(
         self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]
