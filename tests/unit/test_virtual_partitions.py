@@ -351,3 +351,80 @@ def test_bad_virtual_partition_options_are_named(options: dict[str, Any], messag
     with pytest.raises(parafka.ConfigurationError) as info:
         VirtualPartitions(**options)
     assert message in str(info.value)
+
+
+class Pauser(parafka.Consumer):
+    """The lane of key b"fast" pauses once at offset 7; everything processed is recorded."""
+
+    paused: ClassVar[bool] = False
+
+    def consume(self, messages: parafka.Messages) -> None:
+        for message in messages:
+            if message.offset == 7 and not Pauser.paused:
+                Pauser.paused = True
+                self.pause(7, timeout=1.0)
+                return
+            with Recorder.lock:
+                Recorder.seen.append((message.offset, message.key, id(self)))
+
+
+@pytest.mark.parametrize("distribution", ["consistent", "balanced"])
+def test_a_pause_in_one_lane_never_drops_or_skips_another_lanes_messages(
+    distribution: str,
+) -> None:
+    """The issue's case: two lanes, one slow; the fast one pauses once. Every message is
+    processed, the slow lane's queued messages below the pause offset included."""
+    Pauser.paused = False
+    clock = Clock()
+    vp = VirtualPartitions(
+        partitioner=lambda m: m.key,
+        max_partitions=2,
+        reducer=lambda k: 0 if k == b"slow" else 1,
+        distribution=distribution,  # type: ignore[arg-type]
+    )
+    route = Route(
+        topic="t",
+        consumer=Pauser,
+        group_id="g",
+        subscription_group="default",
+        virtual_partitions=vp,
+    )
+    c = Coordinator(
+        route,
+        0,
+        Settings(concurrency=2, max_messages=2, pause_timeout=1.0),
+        Monitor(),
+        notify=lambda _c: None,
+        on_critical=lambda _e: None,
+        clock=clock,
+    )
+    keys = [b"slow" if i % 2 == 0 else b"fast" for i in range(12)]  # slow: even offsets
+    jobs = c.fetched(keyed(0, keys))
+    slow = next(j for j in jobs if isinstance(j, ConsumeJob) and j.messages[0].key() == b"slow")
+    fast = [j for j in jobs if j is not slow]
+    pending = list(fast)
+    while pending:  # the fast lane runs ahead: 1, 3, then 5 and the pause at 7
+        pending.extend(pending.pop(0).run())
+    assert Pauser.paused
+    assert c.seek_due() is None  # the slow lane still runs [0, 2]; 4, 6, ... are queued
+    pending = slow.run()  # no new batch starts while the pause is pending
+    assert pending == []
+    while pending:
+        pending.extend(pending.pop(0).run())
+    for _ in range(20):
+        clock.now += 2.0
+        target = c.seek_due()
+        if target is not None:
+            pending = c.sought()
+            pending += c.fetched(keyed(target, keys[target:]))
+            while pending:
+                pending.extend(pending.pop(0).run())
+        pending = c.due()
+        while pending:
+            pending.extend(pending.pop(0).run())
+    seen = {o for o, _, _ in Recorder.seen}
+    assert seen == set(range(12)), sorted(set(range(12)) - seen)
+    assert c.committable() == 12
+    for key in (b"slow", b"fast"):
+        firsts = list(dict.fromkeys(o for o, k, _ in Recorder.seen if k == key))
+        assert firsts == sorted(firsts)
