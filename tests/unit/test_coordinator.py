@@ -457,7 +457,8 @@ def test_a_dead_letter_job_whose_lane_was_cleared_ends_cleanly() -> None:
     _point, hooks = c.revoke()  # the lane is cleared before the dead letter job runs
     assert hooks == []  # the lane is busy with the dead letter job
     follow = letter.run()  # nothing to send: it ends and frees the lane
-    assert [j for j in follow if isinstance(j, HookJob)] and c.in_flight() != []
+    assert [j for j in follow if isinstance(j, HookJob)]
+    assert c.in_flight() != []
     drain(c, follow)
     assert c.idle
     assert ("revoked", 0) in Calls.log

@@ -234,7 +234,8 @@ class Partition(RuleBasedStateMachine):
                 break
         assert self.processed() >= {o for o, _ in self.log}, "messages never processed"
         point = self.coordinator.commit_point()
-        assert point is not None and point[0] == self.end, f"commit {point} != end {self.end}"
+        assert point is not None
+        assert point[0] == self.end, f"commit {point} != end {self.end}"
         assert self.coordinator.backlog_size == 0
         assert not self.retired, "a revoked coordinator was left with work"
         assert self.coordinator.idle

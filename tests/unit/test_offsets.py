@@ -228,7 +228,8 @@ class OffsetTrackerMachine(RuleBasedStateMachine):
     def advance(self, step: int) -> None:
         position = self._next() + step
         moved = self.tracker.advance(position)
-        assert moved == (self.model.end is None or position > self.model.end) and position >= 0
+        assert moved == (self.model.end is None or position > self.model.end)
+        assert position >= 0
         if moved:
             self.model.end = position
 
@@ -264,7 +265,8 @@ class OffsetTrackerMachine(RuleBasedStateMachine):
     def commit_never_moves_back_without_truncation(self) -> None:
         commit = self.tracker.committable()
         if self.floor is not None:
-            assert commit is not None and commit >= self.floor
+            assert commit is not None
+            assert commit >= self.floor
         self.floor = commit
 
 
