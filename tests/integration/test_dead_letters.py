@@ -13,15 +13,11 @@ import pytest
 from confluent_kafka import Consumer
 from confluent_kafka.admin import (
     AdminClient,
-    AlterConfigOpType,
-    ConfigEntry,
-    ConfigResource,
     NewTopic,
-    ResourceType,
 )
 
 import parafka
-from parafka.testing import produce_messages
+from parafka.testing import end_offsets, produce_messages
 
 from .helpers import Record, committed, running, wait_until
 
@@ -137,9 +133,16 @@ def test_a_poison_message_goes_to_the_dlq_with_its_story_and_the_partition_moves
     assert [(e["offset"], e["skipped"]) for e in dispatched] == [(7, False)]
 
 
-def test_a_dlq_that_refuses_the_message_skips_nothing_until_it_accepts(
-    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+@pytest.mark.parametrize("policy", ["stop", "skip"])
+def test_a_dead_letter_that_can_never_be_produced_follows_the_policy(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    policy: str,
 ) -> None:
+    """The DLQ topic refuses the message for good (larger than its max.message.bytes):
+    ``stop`` ends the app with a critical error naming it, nothing committed past it;
+    ``skip`` skips it with an event, and the rest goes on. Never a silent endless loop."""
     topic, group = new_topic(partitions=1), unique_name("g")
     dlq = unique_name("dlq-small")
     admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
@@ -151,6 +154,7 @@ def test_a_dlq_that_refuses_the_message_skips_nothing_until_it_accepts(
         kafka_bootstrap, topic, ((None, b"x" * (500 if i == 2 else 10), 0) for i in range(6))
     )
     failures: list[parafka.Event] = []
+    dispatched: list[parafka.Event] = []
 
     class Poisoned(parafka.Consumer):
         def consume(self, messages: parafka.Messages) -> None:
@@ -169,28 +173,38 @@ def test_a_dlq_that_refuses_the_message_skips_nothing_until_it_accepts(
         topic,
         Poisoned,
         deserializer=parafka.raw_deserializer,
-        dead_letter_queue=parafka.DeadLetterQueue(topic=dlq, max_retries=0),
+        dead_letter_queue=parafka.DeadLetterQueue(
+            topic=dlq,
+            max_retries=0,
+            on_undeliverable=policy,  # type: ignore[arg-type]
+        ),
     )
     app.monitor.subscribe(
         "error.occurred",
         lambda e: failures.append(e) if e["type"] == "dead_letter_queue.produce" else None,
     )
-    with running(app):
-        wait_until(lambda: len(failures) >= 2, 60, "the DLQ to refuse the message twice")
+    app.monitor.subscribe("dead_letter_queue.dispatched", dispatched.append)
+    app.start()
+    try:
+        if policy == "stop":
+            wait_until(lambda: app.critical_error is not None, 60, "the critical error")
+        else:
+            wait_until(
+                lambda: committed(kafka_bootstrap, group, topic, 1) == {0: 6}, 60, "the rest"
+            )
+    finally:
+        app.stop()
+    assert len(failures) == 1  # tried once: it can never succeed
+    assert isinstance(failures[0]["error"], parafka.UndeliverableError)
+    if policy == "stop":
+        assert isinstance(app.critical_error, parafka.DeadLetterError)
+        assert "offset 2" in str(app.critical_error)
         assert committed(kafka_bootstrap, group, topic, 1)[0] <= 2  # never past the poison
-        resource = ConfigResource(
-            ResourceType.TOPIC,
-            dlq,
-            incremental_configs=[
-                ConfigEntry(
-                    "max.message.bytes", "100000", incremental_operation=AlterConfigOpType.SET
-                )
-            ],
-        )
-        admin.incremental_alter_configs([resource])[resource].result(30)
-        wait_until(lambda: committed(kafka_bootstrap, group, topic, 1) == {0: 6}, 60, "the rest")
-    (letter,) = read_all(kafka_bootstrap, dlq, 1)
-    assert dict(letter.headers())["parafka-original-offset"] == b"2"
+        assert dispatched == []
+    else:
+        assert app.critical_error is None
+        assert [(e["offset"], e["skipped"]) for e in dispatched] == [(2, True)]
+    assert end_offsets(kafka_bootstrap, dlq) == {0: 0}  # nothing reached the DLQ topic
 
 
 def test_a_critical_error_stops_the_app_without_committing_the_failed_batch(

@@ -113,6 +113,8 @@ def server_properties(
         "share.coordinator.state.topic.replication.factor": "1",
         "share.coordinator.state.topic.min.isr": "1",
         "group.initial.rebalance.delay.ms": "0",
+        # Compaction within seconds of a segment roll (tests and demos of compacted topics).
+        "log.cleaner.backoff.ms": "1000",
         **secured,
     }
     properties.update(overrides)
