@@ -10,9 +10,9 @@ import pytest
 from confluent_kafka import Consumer
 
 import parafka
-from parafka.testing import produce_messages
+from parafka.testing import end_offsets, produce_messages
 
-from .helpers import committed, wait_until
+from .helpers import committed, running, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -136,3 +136,77 @@ def test_system_exit_from_a_hook_stops_the_app_with_a_critical_error(
     if hook == "initialized":
         assert not consumed.is_set()  # never processed, never skipped:
         assert committed(kafka_bootstrap, group, topic, 1)[0] in (-1001, 0)
+
+
+def test_eofed_runs_after_the_messages_of_the_same_fetch(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    """The messages are there before the app starts: the first fetch holds them and the
+    end-of-partition together. eofed() comes after all of them, every time."""
+    topic = new_topic(partitions=1)
+    produce_messages(kafka_bootstrap, topic, ((None, b"x", 0) for _ in range(50)))
+    lock = threading.Lock()
+    calls: list[str] = []
+
+    class Ends(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            with lock:
+                calls.extend("consume" for _ in messages)
+
+        def eofed(self) -> None:
+            with lock:
+                calls.append("eofed")
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap, "enable.partition.eof": True},
+        group_id=unique_name("g"),
+        max_messages=5,
+        log_events=False,
+    )
+    app.topic(topic, Ends, deserializer=parafka.raw_deserializer)
+    with running(app):
+        wait_until(lambda: "eofed" in calls, 60, "eofed()")
+    with lock:
+        assert calls[: calls.index("eofed")] == ["consume"] * 50
+
+
+def test_a_consumer_that_cannot_be_created_is_retried_never_dead_lettered(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    topic, dlq, group = new_topic(partitions=1), new_topic(partitions=1), unique_name("g")
+    produce_messages(kafka_bootstrap, topic, ((None, b"x", 0) for _ in range(5)))
+    lock = threading.Lock()
+    attempts = {"created": 0}
+    processed: list[int] = []
+
+    class NeedsDatabase(parafka.Consumer):
+        def __init__(self) -> None:
+            with lock:
+                attempts["created"] += 1
+                if attempts["created"] <= 3:
+                    raise ConnectionError("database not reachable yet")
+
+        def consume(self, messages: parafka.Messages) -> None:
+            with lock:
+                processed.extend(m.offset for m in messages)
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap},
+        group_id=group,
+        pause_timeout=0.05,
+        pause_max_timeout=0.2,
+        log_events=False,
+    )
+    app.topic(
+        topic,
+        NeedsDatabase,
+        deserializer=parafka.raw_deserializer,
+        dead_letter_queue=parafka.DeadLetterQueue(topic=dlq, max_retries=0),
+    )
+    errors: list[parafka.Event] = []
+    app.monitor.subscribe("error.occurred", errors.append)
+    with running(app):
+        wait_until(lambda: committed(kafka_bootstrap, group, topic, 1) == {0: 5}, 60, "the end")
+    assert sorted(processed) == [0, 1, 2, 3, 4]
+    assert [e["type"] for e in errors] == ["consumer.initialized"] * 3
+    assert end_offsets(kafka_bootstrap, dlq) == {0: 0}

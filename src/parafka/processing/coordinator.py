@@ -106,6 +106,8 @@ class Coordinator:
         self._monitor = monitor
         self._notify = notify
         self._on_critical = on_critical
+        #: The engine's clock (monotonic seconds); injected so tests control back-offs.
+        self.clock = clock
         self._clock = clock
         #: Where ``async def consume`` runs (None when the app has no async consumer).
         self.runner = runner

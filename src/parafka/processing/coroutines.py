@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import threading
-import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +64,7 @@ class CoroutineRunner:
         ]
 
     async def _run(self, job: ConsumeJob, consumer: Consumer, batch: Messages) -> None:
-        started = time.monotonic()
+        started = job.coordinator.clock()
         error: BaseException | None = None
         consumer._parafka_job = job
         try:
@@ -82,7 +81,7 @@ class CoroutineRunner:
             consumer._parafka_job = None
             with self._lock:
                 self._running.pop(job, None)
-        for ready in job.coordinator.finished(job, error, time.monotonic() - started):
+        for ready in job.coordinator.finished(job, error, job.coordinator.clock() - started):
             self._jobs.put(ready)
 
     def _serve(self) -> None:

@@ -7,7 +7,6 @@ the coordinator and the monitor, and returns the jobs that became ready (to enqu
 
 from __future__ import annotations
 
-import time
 from collections.abc import Hashable, Sequence
 from typing import TYPE_CHECKING, Literal
 
@@ -99,7 +98,7 @@ class ConsumeJob(Job):
     def run(self) -> list[Job]:
         coordinator = self.coordinator
         executor = coordinator.executor
-        self.started_at = time.monotonic()
+        self.started_at = self.coordinator.clock()
         consumer = executor.instance(self.lane)
         if consumer is None:  # not a message failure: the lane backs off and tries again
             return coordinator.finished(
@@ -117,7 +116,7 @@ class ConsumeJob(Job):
             runner.submit(self, consumer, batch)  # the loop thread reports when done
             return []
         error = executor.consume(self, consumer, batch)
-        return coordinator.finished(self, error, time.monotonic() - self.started_at)
+        return coordinator.finished(self, error, coordinator.clock() - self.started_at)
 
 
 class HookJob(Job):
@@ -135,7 +134,7 @@ class HookJob(Job):
         return f"{self._where()} {self.hook}() hook"
 
     def run(self) -> list[Job]:
-        self.started_at = time.monotonic()
+        self.started_at = self.coordinator.clock()
         return self.coordinator.run_hook(self)
 
 
@@ -148,5 +147,5 @@ class DeadLetterJob(Job):
         return f"{self._where()} dead letter"
 
     def run(self) -> list[Job]:
-        self.started_at = time.monotonic()
+        self.started_at = self.coordinator.clock()
         return self.coordinator.send_dead_letter(self)
