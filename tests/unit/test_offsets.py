@@ -21,7 +21,13 @@ from hypothesis.stateful import (
 )
 
 from parafka.errors import ParafkaError
-from parafka.processing.offsets import OffsetError, OffsetTracker
+from parafka.processing.offsets import (
+    OffsetError,
+    OffsetTracker,
+    covered,
+    merge_ranges,
+    subtract_range,
+)
 
 
 def runs(offsets: Iterable[int]) -> list[tuple[int, int]]:
@@ -290,3 +296,40 @@ def test_finishing_every_delivered_offset_commits_the_end(data: st.DataObject) -
     for offset in data.draw(st.permutations(offsets)):
         tracker.mark(offset)
     assert tracker.committable() == offsets[-1] + 1 + tail
+
+
+ranges_strategy = st.lists(st.tuples(st.integers(0, 60), st.integers(0, 8)), max_size=8).map(
+    lambda pairs: runs(o for start, length in pairs for o in range(start, start + length + 1))
+)
+
+
+def members(ranges: list[tuple[int, int]]) -> set[int]:
+    return {o for first, last in ranges for o in range(first, last + 1)}
+
+
+@given(ranges_strategy, ranges_strategy)
+def test_merge_ranges_is_the_union(
+    first: list[tuple[int, int]], second: list[tuple[int, int]]
+) -> None:
+    merged = merge_ranges(first, second)
+    assert members(merged) == members(first) | members(second)
+    assert merged == runs(members(merged))  # sorted, disjoint, not adjacent
+
+
+@given(ranges_strategy, st.integers(0, 70), st.integers(0, 10))
+def test_subtract_range_removes_exactly_that_range(
+    ranges: list[tuple[int, int]], low: int, length: int
+) -> None:
+    kept = subtract_range(ranges, low, low + length)
+    assert members(kept) == members(ranges) - set(range(low, low + length + 1))
+
+
+@given(st.sets(st.integers(0, 80), min_size=1), ranges_strategy)
+def test_covered_finds_the_offsets_in_the_ranges(
+    offsets: set[int], ranges: list[tuple[int, int]]
+) -> None:
+    ordered = sorted(offsets)
+    found, remaining = covered(ordered, ranges)
+    assert found == offsets & members(ranges)
+    assert all(last > ordered[-1] for _first, last in remaining)
+    assert members(remaining) >= {o for o in members(ranges) if o > ordered[-1]}

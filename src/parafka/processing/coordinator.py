@@ -30,20 +30,20 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from parafka.dead_letters import undeliverable_dead_letter
 from parafka.errors import UndeliverableError
 from parafka.instrumentation import EventName, Monitor
 from parafka.processing import progress, retries
+from parafka.processing.distribution import Distributor
 from parafka.processing.executor import ConsumerMisdeclared, Executor
-from parafka.processing.intake import Failed, Intake, Keyed, Segment
+from parafka.processing.intake import Failed, Intake, Segment, without
 from parafka.processing.jobs import ConsumeJob, DeadLetterJob, HookJob, Job
 from parafka.processing.lanes import DeadLetter, Lane
-from parafka.processing.offsets import OffsetError, OffsetTracker, Ranges
+from parafka.processing.offsets import OffsetError, OffsetTracker, Ranges, covered
+from parafka.processing.seeking import Pause, Request
 from parafka.processing.virtual import LanePlanner
 
 if TYPE_CHECKING:
@@ -57,27 +57,6 @@ if TYPE_CHECKING:
 __all__ = ["Coordinator"]
 
 State = Literal["active", "closing", "revoked"]
-
-
-class _Unkeyed:
-    """The key of a message whose partitioner failed (it runs alone on lane 0)."""
-
-    def __repr__(self) -> str:
-        return "<no key>"
-
-
-NO_KEY: Hashable = _Unkeyed()
-
-
-@dataclass(slots=True)
-class _Pause:
-    """A consumer's pending pause or seek: who asked, from which offset, until when."""
-
-    # (offset, lane, first and last offset of the calling batch)
-    requests: list[tuple[int, int | None, int, int]]
-    resume_at: float
-    target: int | None = None  # set once carried out: the offset to fetch from
-    skipped: list[int] = field(default_factory=list)
 
 
 class Coordinator:
@@ -124,22 +103,20 @@ class Coordinator:
         # guarded by _lock:
         self._tracker = OffsetTracker()
         self._lanes = [Lane(index, keyed=vp is not None) for index in range(count)]
-        self._planner = (
+        planner = (
             LanePlanner(vp, count, route.deserializer)
             if vp is not None and vp.distribution == "balanced"
             else None
         )
-        self._inbox: deque[Segment] = deque()  # segments waiting behind a failed key
-        self._barrier: Failed | None = None  # a message without a key, waiting to run alone
-        self._barrier_running = False  # ... it is on lane 0 now
-        self._size = 0  # messages queued in lanes, inbox and barrier
+        self._distributor = Distributor(self._lanes, planner, self._failed_key_locked)
+        self._size = 0  # messages queued in lanes and waiting in the distributor
         #: Queued messages before the listener pauses the partition: per lane, since one
         #: partition feeds every lane.
         self.backlog_limit = settings.backlog_limit * count
         self._state: State = "active"
         self._predecessor = predecessor
         self._skip: Ranges = list(finished)  # finished offsets not to process again
-        self._pause: _Pause | None = None
+        self._pause: Pause | None = None
         self._eof = False  # the end of the partition was reached: eofed() once drained
         self._high_watermark: int | None = None
         self._held = False  # quiet mode: running work finishes, nothing new starts
@@ -170,7 +147,7 @@ class Coordinator:
                 self._rewind_locked(offsets[0], end)
             self._tracker.register(offsets)
             if self._skip:
-                messages, segments = self._drop_finished_locked(messages, segments, offsets[-1])
+                messages, segments = self._drop_finished_locked(messages, segments, offsets)
             if segments is None:
                 if messages:
                     self._lanes[0].push(messages)
@@ -178,10 +155,7 @@ class Coordinator:
             else:
                 for segment in segments:
                     self._size += 1 if isinstance(segment, Failed) else len(segment.messages)
-                    if self._barrier is not None or self._inbox:
-                        self._inbox.append(segment)
-                    else:
-                        self._route_locked(segment)
+                    self._distributor.accept(segment)
             jobs = self._next_jobs_locked()
         self._flush_events()
         return jobs
@@ -291,12 +265,13 @@ class Coordinator:
                 lane, first, last = job.lane, job.first_offset, job.last_offset
                 job.mark_limit = min(job.mark_limit, offset - 1)
             resume_at = self._clock() + delay
+            request = Request(offset, lane, first, last)
             if self._pause is None or self._pause.target is not None:
                 if self._pause is not None:  # carried out, not yet sought: ask again after
                     resume_at = max(resume_at, self._pause.resume_at)
-                self._pause = _Pause([(offset, lane, first, last)], resume_at)
+                self._pause = Pause([request], resume_at)
             else:
-                self._pause.requests.append((offset, lane, first, last))
+                self._pause.requests.append(request)
                 self._pause.resume_at = max(self._pause.resume_at, resume_at)
         self._notify(self)
         self._monitor.publish(
@@ -516,54 +491,6 @@ class Coordinator:
         upto = [each for each in job.offsets if each <= offset]
         self._tracker.mark_each(upto)
 
-    def _route_locked(self, segment: Segment) -> None:
-        """Put a segment's messages on their lanes; a failed key waits as the barrier."""
-        if isinstance(segment, Failed):
-            self._barrier = segment
-            self._events.append(
-                (
-                    "error.occurred",
-                    {
-                        "type": f"virtual_partitions.{segment.source}",
-                        "topic": self.topic,
-                        "partition": self.partition,
-                        "offset": segment.message.offset(),
-                        "error": segment.error,
-                    },
-                )
-            )
-            return
-        lanes = segment.lanes
-        if lanes is None:
-            assert self._planner is not None
-            loads = [lane.size + _running(lane) for lane in self._lanes]
-            lanes = self._planner.plan(segment.keys, loads)
-        per_lane: dict[int, tuple[list[confluent_kafka.Message], list[Hashable]]] = {}
-        for message, key, lane_index in zip(segment.messages, segment.keys, lanes, strict=True):
-            messages, lane_keys = per_lane.setdefault(lane_index, ([], []))
-            messages.append(message)
-            lane_keys.append(key)
-        for lane_index, (messages, lane_keys) in per_lane.items():
-            self._lanes[lane_index].push(messages, lane_keys)
-
-    def _barrier_step_locked(self) -> None:
-        """Move the failed-key message onto lane 0 once every lane drained; route what waited
-        behind it once lane 0 is done with it."""
-        while True:
-            if self._barrier_running:
-                if not self._lanes[0].drained:
-                    return
-                self._barrier = None
-                self._barrier_running = False
-                while self._inbox and self._barrier is None:
-                    self._route_locked(self._inbox.popleft())
-            barrier = self._barrier
-            if barrier is None or not all(lane.drained for lane in self._lanes):
-                return
-            self._lanes[0].push([barrier.message], [NO_KEY])
-            self._barrier_running = True
-            return
-
     def _next_jobs_locked(self) -> list[Job]:
         if self._predecessor is not None:
             if not self._predecessor.idle:
@@ -571,8 +498,8 @@ class Coordinator:
             self._predecessor = None
         jobs: list[Job] = []
         active = self._state == "active" and not self._held and self._pause is None
-        if active and self._barrier is not None:
-            self._barrier_step_locked()
+        if active and self._distributor.blocked:
+            self._distributor.step()
         window = self._window_locked()
         now: float | None = None
         for lane in self._lanes:
@@ -608,9 +535,7 @@ class Coordinator:
         return jobs
 
     def _drained_locked(self) -> bool:
-        return (
-            not self._inbox and self._barrier is None and all(lane.drained for lane in self._lanes)
-        )
+        return not self._distributor.waiting and all(lane.drained for lane in self._lanes)
 
     def _batch_locked(self, lane: Lane) -> ConsumeJob:
         messages, keys = lane.take(lane.batch_limit(self._settings.max_messages))
@@ -710,43 +635,21 @@ class Coordinator:
         self._events.append(("consumer.paused", payload))
         self._events.append(("consumer.retry", payload))
 
-    def _carry_out_pause_locked(self, pause: _Pause) -> None:
-        """Every lane is idle: skip what the calling lanes skipped, find the offset to fetch
-        from, remember what finished above it, drop the queues."""
-        tracker = self._tracker
-        end = tracker.end
-        for offset, lane_index, _first, last in pause.requests:
-            if lane_index is None or end is None:
-                continue
-            for message, _key in self._lanes[lane_index].queued():
-                position = message.offset() or 0
-                if last < position < offset:
-                    tracker.mark(position)  # skipped by the consumer's seek
-                    pause.skipped.append(position)
-        target = min(request[0] for request in pause.requests)
-        if tracker.pending:
-            lowest = tracker.committable()
-            assert lowest is not None
-            target = min(target, lowest)
-        if end is not None and target < end:
-            # What finished from the target on is not processed again, except where a
-            # consumer sought back before its own batch: it asked for that to run again.
-            finished = tracker.finished_between(target, end)
-            for offset, _lane, first, _last in pause.requests:
-                if offset < first:
-                    finished = _subtract(finished, offset, first - 1)
-            self._skip = _merge(finished, self._skip)
-            tracker.truncate(target)
+    def _carry_out_pause_locked(self, pause: Pause) -> None:
+        """Every lane is idle: mark what the calling lanes skipped, truncate at the target,
+        remember what finished above it, drop the queues (``processing.seeking``)."""
+        if self._tracker.end is not None:
+            for lane in self._lanes:
+                queued = [message.offset() or 0 for message, _key in lane.queued()]
+                skipped = pause.skips(lane.index, queued)
+                self._tracker.mark_each(skipped)
+                pause.skipped.extend(skipped)
+        self._skip = pause.carry_out(self._tracker, self._skip)
         for lane in self._lanes:
             lane.clear()
             lane.retry_at = None
-        self._inbox.clear()
-        self._barrier = None
-        self._barrier_running = False
+        self._distributor.clear()
         self._size = 0
-        if self._planner is not None:
-            self._planner.clear()
-        pause.target = target
 
     def _rewind_locked(self, first: int, end: int) -> None:
         """The partition was fetched again from ``first``, below its end, without a seek of
@@ -767,88 +670,47 @@ class Coordinator:
             job = lane.in_flight
             if isinstance(job, ConsumeJob):
                 job.mark_limit = min(job.mark_limit, first - 1)
-        barrier = self._barrier
-        if (
-            barrier is not None
-            and not self._barrier_running
-            and (barrier.message.offset() or 0) >= first
-        ):
-            self._barrier = None
-            self._size -= 1
-        kept: deque[Segment] = deque()
-        for segment in self._inbox:
-            if isinstance(segment, Failed):
-                if (segment.message.offset() or 0) < first:
-                    kept.append(segment)
-                else:
-                    self._size -= 1
-                continue
-            index = len(segment.messages)
-            while index and (segment.messages[index - 1].offset() or 0) >= first:
-                index -= 1
-            self._size -= len(segment.messages) - index
-            if index:
-                lanes = segment.lanes[:index] if segment.lanes is not None else None
-                kept.append(Keyed(segment.messages[:index], segment.keys[:index], lanes))
-        self._inbox = kept
+        self._size -= self._distributor.drop_from(first)
         self._release_locked(dropped)
 
     def _drop_finished_locked(
         self,
         messages: Sequence[confluent_kafka.Message],
         segments: list[Segment] | None,
-        last: int,
+        offsets: Sequence[int],
     ) -> tuple[Sequence[confluent_kafka.Message], list[Segment] | None]:
         """Leave out offsets already finished (by the previous owner, or before a seek): they
         are marked at once, not processed again."""
-        skip = self._skip
-        dropped: set[int] = set()
-        index = 0
-        for message in messages:
-            offset = message.offset() or 0
-            while index < len(skip) and skip[index][1] < offset:
-                index += 1
-            if index < len(skip) and skip[index][0] <= offset:
-                dropped.add(offset)
-        self._skip = [r for r in skip if r[1] > last]
+        dropped, self._skip = covered(offsets, self._skip)
         if not dropped:
             return messages, segments
         self._tracker.mark_each(sorted(dropped))
         kept = [m for m in messages if (m.offset() or 0) not in dropped]
-        if segments is None:
-            return kept, None
-        filtered: list[Segment] = []
-        for segment in segments:
-            if isinstance(segment, Failed):
-                if (segment.message.offset() or 0) not in dropped:
-                    filtered.append(segment)
-                continue
-            keep = [i for i, m in enumerate(segment.messages) if (m.offset() or 0) not in dropped]
-            if keep:
-                lanes = [segment.lanes[i] for i in keep] if segment.lanes is not None else None
-                filtered.append(
-                    Keyed(
-                        [segment.messages[i] for i in keep],
-                        [segment.keys[i] for i in keep],
-                        lanes,
-                    )
-                )
-        return kept, filtered
+        return kept, None if segments is None else without(segments, dropped)
 
     def _release_locked(self, keys: Sequence[Hashable] | None) -> None:
-        if self._planner is not None and keys is not None:
-            self._planner.release(keys)
+        self._distributor.release(keys)
+
+    def _failed_key_locked(self, failed: Failed) -> None:
+        self._events.append(
+            (
+                "error.occurred",
+                {
+                    "type": f"virtual_partitions.{failed.source}",
+                    "topic": self.topic,
+                    "partition": self.partition,
+                    "offset": failed.message.offset(),
+                    "error": failed.error,
+                },
+            )
+        )
 
     def _drop_queued_locked(self) -> None:
         for lane in self._lanes:
             lane.clear()
-        self._inbox.clear()
-        self._barrier = None
-        self._barrier_running = False
+        self._distributor.clear()
         self._pause = None
         self._size = 0
-        if self._planner is not None:
-            self._planner.clear()
 
     # -- events (lock not held) -----------------------------------------------------------
 
@@ -891,39 +753,9 @@ class Coordinator:
             self._on_critical(error)
 
 
-def _running(lane: Lane) -> int:
-    job = lane.in_flight
-    return len(job.messages) if isinstance(job, ConsumeJob) else 0
-
-
 def _offsets(messages: Sequence[confluent_kafka.Message]) -> tuple[int, int]:
     """First and last offset of fetched messages (which always carry offsets)."""
     first, last = messages[0].offset(), messages[-1].offset()
     if first is None or last is None:
         raise OffsetError(f"a fetched message has no offset: {messages[0]!r}")
     return first, last
-
-
-def _subtract(ranges: Ranges, low: int, high: int) -> Ranges:
-    """``ranges`` without the offsets ``low..high``."""
-    kept: Ranges = []
-    for first, last in ranges:
-        if last < low or first > high:
-            kept.append((first, last))
-            continue
-        if first < low:
-            kept.append((first, low - 1))
-        if last > high:
-            kept.append((high + 1, last))
-    return kept
-
-
-def _merge(first: Ranges, second: Ranges) -> Ranges:
-    """The union of two lists of inclusive ranges, sorted and merged."""
-    merged: Ranges = []
-    for low, high in sorted([*first, *second]):
-        if merged and low <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
-        else:
-            merged.append((low, high))
-    return merged

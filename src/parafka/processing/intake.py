@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from parafka.processing.virtual import VirtualPartitions
 
-__all__ = ["Failed", "Intake", "Keyed", "Segment"]
+__all__ = ["Failed", "Intake", "Keyed", "Segment", "without"]
 
 
 @dataclass(slots=True)
@@ -142,3 +142,22 @@ class Intake:
                 "reducer",
             )
         return key, reduced % self._lanes
+
+
+def without(segments: list[Segment], dropped: set[int]) -> list[Segment]:
+    """``segments`` without the messages at the ``dropped`` offsets."""
+    kept: list[Segment] = []
+    for segment in segments:
+        if isinstance(segment, Failed):
+            if (segment.message.offset() or 0) not in dropped:
+                kept.append(segment)
+            continue
+        keep = [i for i, m in enumerate(segment.messages) if (m.offset() or 0) not in dropped]
+        if len(keep) == len(segment.messages):
+            kept.append(segment)
+        elif keep:
+            lanes = [segment.lanes[i] for i in keep] if segment.lanes is not None else None
+            kept.append(
+                Keyed([segment.messages[i] for i in keep], [segment.keys[i] for i in keep], lanes)
+            )
+    return kept

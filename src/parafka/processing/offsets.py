@@ -30,7 +30,14 @@ from collections.abc import Sequence
 
 from parafka.errors import ParafkaError
 
-__all__ = ["OffsetError", "OffsetTracker", "Ranges"]
+__all__ = [
+    "OffsetError",
+    "OffsetTracker",
+    "Ranges",
+    "covered",
+    "merge_ranges",
+    "subtract_range",
+]
 
 Ranges = list[tuple[int, int]]
 
@@ -217,3 +224,42 @@ class OffsetTracker:
         if cursor < high:
             found.append((cursor, high - 1))
         return found
+
+
+def subtract_range(ranges: Ranges, low: int, high: int) -> Ranges:
+    """``ranges`` (inclusive, sorted) without the offsets ``low..high``."""
+    kept: Ranges = []
+    for first, last in ranges:
+        if last < low or first > high:
+            kept.append((first, last))
+            continue
+        if first < low:
+            kept.append((first, low - 1))
+        if last > high:
+            kept.append((high + 1, last))
+    return kept
+
+
+def merge_ranges(first: Ranges, second: Ranges) -> Ranges:
+    """The union of two lists of inclusive ranges, sorted and merged."""
+    merged: Ranges = []
+    for low, high in sorted([*first, *second]):
+        if merged and low <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], high))
+        else:
+            merged.append((low, high))
+    return merged
+
+
+def covered(offsets: Sequence[int], ranges: Ranges) -> tuple[set[int], Ranges]:
+    """Which of ``offsets`` (ascending) lie in ``ranges`` (sorted), and the ranges that reach
+    past the last of them (still useful for later offsets)."""
+    found: set[int] = set()
+    index = 0
+    for offset in offsets:
+        while index < len(ranges) and ranges[index][1] < offset:
+            index += 1
+        if index < len(ranges) and ranges[index][0] <= offset:
+            found.add(offset)
+    last = offsets[-1] if offsets else -1
+    return found, [r for r in ranges if r[1] > last]
