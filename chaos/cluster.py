@@ -16,11 +16,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
-
 from parafka.broker import BrokerInfo, LocalBroker
 
-__all__ = ["Broker", "Member", "committed_offsets", "rss_bytes"]
+__all__ = ["Broker", "Member", "rss_bytes"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -171,15 +169,3 @@ def rss_bytes(pid: int) -> int | None:
     except OSError:
         return None
     return None
-
-
-def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
-    """The group's committed offset per partition (negative when none)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
-    try:
-        result = consumer.committed(
-            [TopicPartition(topic, p) for p in range(partitions)], timeout=10
-        )
-        return {tp.partition: tp.offset for tp in result}
-    finally:
-        consumer.close()

@@ -9,12 +9,18 @@ records each (:class:`~chaos.checker.Fault`); stop the producer (every message a
 failed), bring every member slot back, wait (bounded) until the group's committed offsets reach
 the end offsets, stop the members with SIGTERM (each must exit 0), then read the committed and
 end offsets and check the ledger and logs.
+
+An exception of the harness itself in any phase (setup, faults, drain, stop, check) does not
+escape: it is recorded in :attr:`RunResult.harness_errors` with its phase (the traceback in the
+run's ``harness-error.txt``), the members are still stopped, and the run counts as failed — the
+other runs of the session keep their verdicts.
 """
 
 from __future__ import annotations
 
 import random
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,16 +28,18 @@ from pathlib import Path
 from typing import Any
 
 from chaos.checker import Fault, Report, check
-from chaos.cluster import Broker, Member, committed_offsets
+from chaos.cluster import Broker, Member
 from chaos.ledger import LedgerProducer
 from chaos.records import parse_ledger, parse_log
-from parafka.testing import create_topic, end_offsets
+from parafka.testing import committed_offsets, create_topic, end_offsets
 
 __all__ = ["Run", "RunResult", "Scenario", "run_scenario"]
 
 PARTITIONS = 6
 _DRAIN_TIMEOUT = 120.0
 _STOP_TIMEOUT = 30.0
+#: Bound of one read of end or committed offsets (transient broker errors retried meanwhile).
+_OFFSETS_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -71,10 +79,30 @@ class RunResult:
     problems: list[str]
     producer: dict[str, Any]
     rss: list[tuple[float, str, int]]
+    #: Exceptions of the harness itself, ``"<phase>: <type>: <message>"``: the run failed.
+    harness_errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.report.ok and not self.problems
+        return self.report.ok and not self.problems and not self.harness_errors
+
+    @classmethod
+    def crashed(cls, scenario: Scenario, seed: int, seconds: float, error: str) -> RunResult:
+        """A run that ended before it had anything to check (only ``error`` to show)."""
+        return cls(
+            scenario=scenario.name,
+            fault=scenario.fault,
+            seed=seed,
+            protocol=scenario.protocol,
+            vp=scenario.vp,
+            seconds=seconds,
+            report=Report(),
+            faults=[],
+            problems=[],
+            producer={},
+            rss=[],
+            harness_errors=[error],
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +116,7 @@ class RunResult:
             "report": self.report.to_dict(),
             "faults": [{"name": f.name, "start_ns": f.start, "end_ns": f.end} for f in self.faults],
             "problems": self.problems,
+            "harness_errors": self.harness_errors,
             "producer": self.producer,
             "rss": self.rss,
         }
@@ -116,6 +145,9 @@ class Run:
         self.members: list[Member] = []
         self.faults: list[Fault] = []
         self.problems: list[str] = []
+        self.harness_errors: list[str] = []
+        #: What the runner is doing (named in harness errors).
+        self.phase = "setup"
         self.rss: list[tuple[float, str, int]] = []
         self.started = time.monotonic()
         self.deadline = self.started + duration
@@ -187,6 +219,15 @@ class Run:
     def alive_members(self) -> list[Member]:
         return [m for m in self.members if m.alive]
 
+    # -- for the runner -----------------------------------------------------------------------
+
+    def harness_error(self, exc: Exception) -> None:
+        """Record an exception of the harness in the current phase (traceback to a file)."""
+        self.harness_errors.append(f"{self.phase}: {type(exc).__name__}: {exc}")
+        with (self.directory / "harness-error.txt").open("a") as out:
+            out.write(f"--- {self.phase}\n")
+            out.write("".join(traceback.format_exception(exc)))
+
 
 def run_scenario(
     scenario: Scenario,
@@ -197,54 +238,64 @@ def run_scenario(
     sample_every: float = 5.0,
     on_progress: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Run ``scenario`` on ``broker`` for ``duration`` seconds of faults; check it."""
+    """Run ``scenario`` on ``broker`` for ``duration`` seconds of faults; check it.
+
+    Never raises for a failure of the harness (see the module docstring)."""
     say = on_progress or (lambda _text: None)
     directory.mkdir(parents=True, exist_ok=True)
     run = Run(scenario, seed, broker, directory, duration, sample_every)
-    create_topic(broker.bootstrap, run.topic, PARTITIONS)
-    if run.dlq:
-        create_topic(broker.bootstrap, run.dlq, 1)
     ledger_path = directory / "ledger.txt"
-    producer = LedgerProducer(
-        broker.bootstrap,
-        run.topic,
-        ledger_path,
-        seed=seed,
-        rate=scenario.rate,
-        poison_rate=scenario.poison_rate,
-        malformed_rate=scenario.malformed_rate,
-    )
+    producer: LedgerProducer | None = None
     began = time.monotonic()
     try:
+        create_topic(broker.bootstrap, run.topic, PARTITIONS)
+        if run.dlq:
+            create_topic(broker.bootstrap, run.dlq, 1)
+        producer = LedgerProducer(
+            broker.bootstrap,
+            run.topic,
+            ledger_path,
+            seed=seed,
+            rate=scenario.rate,
+            poison_rate=scenario.poison_rate,
+            malformed_rate=scenario.malformed_rate,
+        )
         for _ in range(scenario.members):
             run.add_member()
         producer.start()
+        run.phase = "faults"
         run.deadline = time.monotonic() + duration
         say(f"{scenario.name}: faults for {duration:.0f} s")
         scenario.inject(run)
         run.wait(run.time_left())
+        run.phase = "drain"
         say(f"{scenario.name}: draining")
         producer.stop()
         if producer.failed:
             run.problems.append(f"producer: {producer.failed[:3]}")
         _drain(run)
+    except Exception as exc:
+        run.harness_error(exc)
     finally:
-        producer.stop(10.0)  # no-op when already stopped
+        run.phase = "stop"
+        try:
+            if producer is not None:
+                producer.stop(10.0)  # no-op when already stopped
+        except Exception as exc:
+            run.harness_error(exc)
         for member in run.members:
             if member.alive:
-                run.stop_member(member)
-    ends = end_offsets(broker.bootstrap, run.topic)
-    final = committed_offsets(broker.bootstrap, run.group, run.topic, PARTITIONS)
-    ledger, _torn = parse_ledger(ledger_path.read_text())
-    logs = [parse_log(p.stem, p.read_text()) for p in sorted(directory.glob("member-*.log"))]
-    report = check(
-        ledger,
-        logs,
-        end_offsets=ends,
-        committed={p: (o if o >= 0 else None) for p, o in final.items()},
-        faults=run.faults,
-        per_key=scenario.vp > 0,
-    )
+                try:
+                    run.stop_member(member)
+                except Exception as exc:
+                    run.harness_error(exc)
+                    member.kill()
+    run.phase = "check"
+    report = Report()
+    try:
+        report = _check(run, ledger_path)
+    except Exception as exc:
+        run.harness_error(exc)
     return RunResult(
         scenario=scenario.name,
         fault=scenario.fault,
@@ -255,8 +306,25 @@ def run_scenario(
         report=report,
         faults=run.faults,
         problems=run.problems,
-        producer=producer.describe(),
+        producer=producer.describe() if producer is not None else {},
         rss=run.rss,
+        harness_errors=run.harness_errors,
+    )
+
+
+def _check(run: Run, ledger_path: Path) -> Report:
+    bootstrap = run.broker.bootstrap
+    ends = end_offsets(bootstrap, run.topic, timeout=_OFFSETS_TIMEOUT)
+    final = committed_offsets(bootstrap, run.group, run.topic, PARTITIONS, timeout=_OFFSETS_TIMEOUT)
+    ledger, _torn = parse_ledger(ledger_path.read_text() if ledger_path.exists() else "")
+    logs = [parse_log(p.stem, p.read_text()) for p in sorted(run.directory.glob("member-*.log"))]
+    return check(
+        ledger,
+        logs,
+        end_offsets=ends,
+        committed={p: (o if o >= 0 else None) for p, o in final.items()},
+        faults=run.faults,
+        per_key=run.scenario.vp > 0,
     )
 
 
@@ -265,12 +333,20 @@ def _drain(run: Run) -> None:
     for member in run.members:
         if not member.alive and member.slot < run.scenario.members:
             member.start()
-    ends = end_offsets(run.broker.bootstrap, run.topic)
     deadline = time.monotonic() + _DRAIN_TIMEOUT
+    bootstrap = run.broker.bootstrap
+    ends = end_offsets(bootstrap, run.topic, timeout=_OFFSETS_TIMEOUT)
+    done: dict[int, int] = {}
     while time.monotonic() < deadline:
         run.watch()
-        done = committed_offsets(run.broker.bootstrap, run.group, run.topic, PARTITIONS)
+        left = max(1.0, deadline - time.monotonic())
+        done = committed_offsets(
+            bootstrap, run.group, run.topic, PARTITIONS, timeout=min(left, _OFFSETS_TIMEOUT)
+        )
         if all(done.get(p, -1) >= end for p, end in ends.items()):
             return
         time.sleep(0.5)
-    run.problems.append(f"not drained within {_DRAIN_TIMEOUT:.0f} s")
+    behind = {p: (done.get(p), end) for p, end in ends.items() if done.get(p, -1) < end}
+    run.problems.append(
+        f"not drained within {_DRAIN_TIMEOUT:.0f} s (partition: (committed, end)) {behind}"
+    )
