@@ -6,7 +6,11 @@ be ordered by it; inside one file, the order of lines is the order of events.
 
 Ledger (written by the producer, one line per message the broker acknowledged)::
 
-    A <t> <partition> <offset> <key> <seq> <kind>        kind: ok | poison | malformed
+    A <t> <partition> <offset> <key> <seq> <kind>   kind: ok | poison | malformed | aborted
+
+(``aborted``: written by a transactional producer, in a transaction it aborted: a
+read_committed consumer must never see it. A committed transaction's messages are written with
+the time of the commit, when they became visible.)
 
 Consumer log (one file per consumer process)::
 
@@ -40,8 +44,8 @@ __all__ = [
     "parse_log",
 ]
 
-Kind = Literal["ok", "poison", "malformed"]
-_KINDS: tuple[Kind, ...] = ("ok", "poison", "malformed")
+Kind = Literal["ok", "poison", "malformed", "aborted"]
+_KINDS: tuple[Kind, ...] = ("ok", "poison", "malformed", "aborted")
 EntryTag = Literal["P", "D", "S", "C", "X", "H", "W"]
 _ENTRY_TAGS = frozenset("PDSCXHW")
 
