@@ -87,7 +87,8 @@ class Report:
     aborted: int = 0
     aborted_processed: int = 0
     torn_lines: int = 0
-    #: Lines of handler misbehaviour: X (raised on purpose), H (hung), W (slow run).
+    #: Lines of handler misbehaviour: X (raised on purpose), H (hung), W (slow run), Z (paused),
+    #: K (sought).
     injected: dict[str, int] = field(default_factory=dict)
     final_mismatches: dict[int, tuple[int | None, int]] = field(default_factory=dict)
     recovery_seconds: list[tuple[str, float | None]] = field(default_factory=list)
@@ -168,7 +169,7 @@ def _finishes(
     deliveries: dict[MessageId, int] = defaultdict(int)
     for log in logs:
         for entry in log.entries:
-            if entry.tag in ("X", "H", "W"):
+            if entry.tag in ("X", "H", "W", "Z", "K"):
                 report.injected[entry.tag] = report.injected.get(entry.tag, 0) + 1
             if entry.tag not in ("P", "D"):
                 continue

@@ -21,6 +21,8 @@ Consumer log (one file per consumer process)::
     X <t> <partition> <offset>        the handler raised on purpose (not finished)
     H <t> <partition> <offset>        the handler hangs on this message (never finishes)
     W <t> <partition> <offset>        the handler starts a slow run of this message
+    Z <t> <partition> <offset>        the handler calls pause(offset) at this message, returns
+    K <t> <partition> <offset>        the handler calls seek() at this message, returns
     G <t> <event> <partitions>        rebalance: assigned / revoked / lost, "p1,p2" or "-"
 
 A process killed by SIGKILL may leave its last line without its newline: that torn line is
@@ -46,8 +48,8 @@ __all__ = [
 
 Kind = Literal["ok", "poison", "malformed", "aborted"]
 _KINDS: tuple[Kind, ...] = ("ok", "poison", "malformed", "aborted")
-EntryTag = Literal["P", "D", "S", "C", "X", "H", "W"]
-_ENTRY_TAGS = frozenset("PDSCXHW")
+EntryTag = Literal["P", "D", "S", "C", "X", "H", "W", "Z", "K"]
+_ENTRY_TAGS = frozenset("PDSCXHWZK")
 
 
 class CorruptLog(ValueError):

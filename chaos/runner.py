@@ -3,8 +3,10 @@
 Threads: :func:`run_scenario` runs on the caller's thread (it drives the faults); the producer
 has its own thread (``chaos.ledger``), the members are processes (``chaos.cluster``).
 
-A run: create the topic (and a dead letter topic when the scenario needs one), start the
-members and the producer; for ``duration`` seconds the scenario's fault loop injects faults and
+A run: create the topic (and a dead letter topic when the scenario needs one), prepare the feed
+(``Scenario.feed``: ``steady`` and ``transactional`` produce during the faults,
+``chaos.ledger``; ``compacted`` writes and compacts a backlog first, ``chaos.backlog``), start
+the members and the producer; for ``duration`` seconds the scenario's fault loop injects faults and
 records each (:class:`~chaos.checker.Fault`); stop the producer (every message acknowledged or
 failed), bring every member slot back, wait (bounded) until the group's committed offsets reach
 the end offsets, stop the members with SIGTERM (each must exit 0), then read the committed and
@@ -25,8 +27,9 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
+from chaos.backlog import TOPIC_CONFIG, CompactedBacklog
 from chaos.checker import Fault, Report, check
 from chaos.cluster import Broker, Member
 from chaos.ledger import LedgerProducer
@@ -40,6 +43,20 @@ _DRAIN_TIMEOUT = 120.0
 _STOP_TIMEOUT = 30.0
 #: Bound of one read of end or committed offsets (transient broker errors retried meanwhile).
 _OFFSETS_TIMEOUT = 60.0
+
+
+Feed = Literal["steady", "transactional", "compacted"]
+
+
+class FeedSource(Protocol):
+    """What writes the topic and the ledger (runner's thread; ``start`` may start a thread)."""
+
+    failed: list[str]
+
+    def prepare(self) -> None: ...
+    def start(self) -> None: ...
+    def stop(self, timeout: float = ...) -> None: ...
+    def describe(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -56,6 +73,11 @@ class Scenario:
     poison_rate: float = 0.0
     malformed_rate: float = 0.0
     rate: float = 200.0
+    #: ``steady``: an idempotent producer during the faults; ``transactional``: a transactional
+    #: one, ``abort_rate`` of its transactions aborted; ``compacted``: a compacted backlog with
+    #: deletes, written before the members start.
+    feed: Feed = "steady"
+    abort_rate: float = 0.0
     #: The fault loop signals the broker: the run needs a broker of its own.
     broker_faults: bool = False
     #: Part of the CI run (tests/integration/test_chaos.py); the others only run on demand.
@@ -245,29 +267,26 @@ def run_scenario(
     directory.mkdir(parents=True, exist_ok=True)
     run = Run(scenario, seed, broker, directory, duration, sample_every)
     ledger_path = directory / "ledger.txt"
-    producer: LedgerProducer | None = None
+    producer: FeedSource | None = None
     began = time.monotonic()
     try:
-        create_topic(broker.bootstrap, run.topic, PARTITIONS)
+        config = TOPIC_CONFIG if scenario.feed == "compacted" else None
+        create_topic(broker.bootstrap, run.topic, PARTITIONS, config=config)
         if run.dlq:
             create_topic(broker.bootstrap, run.dlq, 1)
-        producer = LedgerProducer(
-            broker.bootstrap,
-            run.topic,
-            ledger_path,
-            seed=seed,
-            rate=scenario.rate,
-            poison_rate=scenario.poison_rate,
-            malformed_rate=scenario.malformed_rate,
-        )
+        producer = _feed(run, ledger_path)
+        producer.prepare()
         for _ in range(scenario.members):
             run.add_member()
         producer.start()
         run.phase = "faults"
         run.deadline = time.monotonic() + duration
         say(f"{scenario.name}: faults for {duration:.0f} s")
-        scenario.inject(run)
-        run.wait(run.time_left())
+        try:
+            scenario.inject(run)
+            run.wait(run.time_left())
+        except Exception as exc:  # the run still drains: its check then means something
+            run.harness_error(exc)
         run.phase = "drain"
         say(f"{scenario.name}: draining")
         producer.stop()
@@ -309,6 +328,25 @@ def run_scenario(
         producer=producer.describe() if producer is not None else {},
         rss=run.rss,
         harness_errors=run.harness_errors,
+    )
+
+
+def _feed(run: Run, ledger_path: Path) -> FeedSource:
+    scenario, bootstrap = run.scenario, run.broker.bootstrap
+    if scenario.feed == "compacted":
+        return CompactedBacklog(
+            bootstrap, run.topic, ledger_path, seed=run.seed, partitions=PARTITIONS
+        )
+    return LedgerProducer(
+        bootstrap,
+        run.topic,
+        ledger_path,
+        seed=run.seed,
+        rate=scenario.rate,
+        poison_rate=scenario.poison_rate,
+        malformed_rate=scenario.malformed_rate,
+        transactional_id=f"{run.topic}-tx" if scenario.feed == "transactional" else None,
+        abort_rate=scenario.abort_rate,
     )
 
 
