@@ -217,9 +217,14 @@ def test_processed_messages_that_were_never_acknowledged_are_counted_apart() -> 
 
 def test_injected_misbehaviour_is_counted() -> None:
     entries = log("m", ("X", 1, 0, 0), ("X", 2, 0, 0), ("W", 3, 0, 0), ("P", 4, 0, 0))
-    report = run(ledger(1, 1), [entries, log("n", ("H", 5, 0, 0))])
+    steered = log("o", ("Z", 6, 0, 0), ("K", 7, 0, 0), ("Z", 8, 0, 0))
+    report = run(ledger(1, 1), [entries, log("n", ("H", 5, 0, 0)), steered])
     assert report.ok
-    assert report.injected == {"X": 2, "W": 1, "H": 1}
+    assert report.injected == {"X": 2, "W": 1, "H": 1, "Z": 2, "K": 1}
+    assert parse_log("o", entry_line("Z", 6, 0, 0) + entry_line("K", 7, 0, 0)).entries == (
+        Entry("Z", 6, 0, 0),
+        Entry("K", 7, 0, 0),
+    )
 
 
 # -- the line formats ------------------------------------------------------------------------
