@@ -9,7 +9,8 @@ first), runs each scenario ``--runs`` times with seeds ``seed, seed+1, ...`` (``
 runs at once on the shared broker), prints a table, writes
 ``chaos/results/chaos-<UTC stamp>.json`` (each run's ledger and logs under
 ``chaos/results/<stamp>/``) and removes the brokers at the end, also on errors and Ctrl-C.
-Exit status 1 if any run broke a guarantee (or, for the soak, if memory grew).
+Exit status 1 if any run broke a guarantee or its harness failed (the table says ``ERROR``; the
+other runs keep their verdicts), or, for the soak, if memory grew.
 """
 
 from __future__ import annotations
@@ -77,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     rows = summarize(results)
     print(table(rows))
+    for row in rows:
+        for error in row["harness_errors"]:
+            print(f"harness error in {row['scenario']} {error}")
     growth = rss_growth(results) if options.soak else None
     if growth is not None:
         print(f"RSS of the long-lived member: {growth}")

@@ -16,10 +16,20 @@ Behaviour knobs:
   raises (decided by a hash of seed, partition, offset and attempt: reproducible);
 - ``CHAOS_SLOW_P`` / ``CHAOS_SLOW_SECONDS``: probability that a message's first run sleeps
   that long (longer than ``max.poll.interval.ms`` in the slow-handler scenario);
+- ``CHAOS_DELAY_MS``: every message's run takes this long (a backlog lasts into the faults);
+- ``CHAOS_PAUSE_P`` / ``CHAOS_PAUSE_SECONDS``: probability that this process, on its first
+  run of a message, calls ``self.pause(message.offset, t)`` (``t`` seeded, up to the seconds)
+  and returns; ``CHAOS_SEEK_P``: the same with ``self.seek()``, back to the message itself or
+  to the batch's first message (seeded). Logged as ``Z`` (pause) and ``K`` (seek) lines;
+- ``CHAOS_ISOLATION``: the consumers' ``isolation.level`` (``read_committed`` for the
+  transactional scenario);
+- tombstones (``None`` values, the compacted scenario) are processed without a payload;
 - poison messages (``"poison": true``) always raise; malformed ones fail to deserialize; both
   go to ``CHAOS_DLQ`` after ``max_retries=2``;
 - SIGUSR1: the next message this process handles blocks for ever (an ``H`` line says which),
   for the hanging-handler-at-shutdown scenario;
+- SIGUSR2: the next message this process handles runs ``CHAOS_SLOW_SECONDS`` (a ``W`` line),
+  for the churn-during-a-slow-batch scenario;
 - ``CHAOS_VP``: lanes per partition (0: no virtual partitions), partitioner = key;
 - ``CHAOS_MAX_BACKLOG``: parafka's ``max_backlog`` (small: back-pressure pauses all the time);
 - ``CHAOS_ASYNC=1``: the handler is ``async def consume`` (runs on parafka's event loop);
@@ -49,6 +59,10 @@ _SEED = int(_env.get("CHAOS_SEED", "0"))
 _EXCEPTION_P = float(_env.get("CHAOS_EXCEPTION_P", "0"))
 _SLOW_P = float(_env.get("CHAOS_SLOW_P", "0"))
 _SLOW_SECONDS = float(_env.get("CHAOS_SLOW_SECONDS", "0"))
+_DELAY = float(_env.get("CHAOS_DELAY_MS", "0")) / 1000.0
+_PAUSE_P = float(_env.get("CHAOS_PAUSE_P", "0"))
+_PAUSE_SECONDS = float(_env.get("CHAOS_PAUSE_SECONDS", "0.5"))
+_SEEK_P = float(_env.get("CHAOS_SEEK_P", "0"))
 _VP = int(_env.get("CHAOS_VP", "0"))
 _DLQ = _env.get("CHAOS_DLQ") or None
 
@@ -56,7 +70,10 @@ _log_fd = os.open(_env["CHAOS_LOG"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o6
 _lock = threading.Lock()
 #: (partition, offset) -> runs in this process, for messages not finished yet.
 _attempts: dict[tuple[int, int], int] = {}
+#: (partition, offset) this process paused or sought at already (once each, so it ends).
+_steered: set[tuple[int, int]] = set()
 _hang_next = threading.Event()
+_slow_next = threading.Event()
 
 
 class InjectedError(Exception):
@@ -91,22 +108,54 @@ def _handle(message: parafka.Message) -> float:
         _hang_next.clear()
         _write("H", partition, offset)
         threading.Event().wait()
-    payload = message.payload  # malformed values raise DeserializationError here
+    # Malformed values raise DeserializationError here; tombstones have no payload.
+    payload = message.payload if message.value is not None else None
     if isinstance(payload, dict) and payload.get("poison"):
         _write("X", partition, offset)
         raise InjectedError(f"poison message at {partition}:{offset}")
     if attempt <= 2 and _chance("x", partition, offset, attempt) < _EXCEPTION_P:
         _write("X", partition, offset)
         raise InjectedError(f"injected failure at {partition}:{offset}")
+    if _slow_next.is_set():
+        _slow_next.clear()
+        _write("W", partition, offset)
+        return _SLOW_SECONDS
     if attempt == 1 and _chance("slow", partition, offset) < _SLOW_P:
         _write("W", partition, offset)
         return _SLOW_SECONDS
-    return 0.0
+    return _DELAY
+
+
+def _steer(consumer: parafka.Consumer, messages: parafka.Messages, index: int) -> bool:
+    """Maybe pause or seek at ``messages[index]`` (seeded, once per message and process);
+    True when it did: ``consume()`` returns without processing the rest of the batch."""
+    message = messages[index]
+    where = (message.partition, message.offset)
+    with _lock:
+        if where in _steered:
+            return False
+    draw = _chance("steer", *where)
+    if draw < _PAUSE_P:
+        with _lock:
+            _steered.add(where)
+        _write("Z", *where)
+        consumer.pause(message.offset, _PAUSE_SECONDS * _chance("pause-for", *where))
+        return True
+    if draw < _PAUSE_P + _SEEK_P:
+        with _lock:
+            _steered.add(where)
+        _write("K", *where)
+        back = _chance("seek-back", *where) < 0.5
+        consumer.seek(messages[0].offset if back else message.offset)
+        return True
+    return False
 
 
 class ChaosConsumer(parafka.Consumer):
     def consume(self, messages: parafka.Messages) -> None:
-        for message in messages:
+        for index, message in enumerate(messages):
+            if (_PAUSE_P or _SEEK_P) and _steer(self, messages, index):
+                return
             pause = _handle(message)
             if pause:
                 time.sleep(pause)
@@ -146,6 +195,10 @@ def _hang(_signum: int, _frame: FrameType | None) -> None:
     _hang_next.set()
 
 
+def _slow(_signum: int, _frame: FrameType | None) -> None:
+    _slow_next.set()
+
+
 def _log_group_state(stats: str) -> None:
     """With ``CHAOS_DEBUG``: librdkafka's consumer group state, once a second."""
     group = json.loads(stats).get("cgrp", {})
@@ -158,6 +211,8 @@ def _kafka() -> dict[str, Any]:
         "auto.commit.interval.ms": 1000,
         "max.poll.interval.ms": int(_env.get("CHAOS_MAX_POLL_MS", "10000")),
     }
+    if _env.get("CHAOS_ISOLATION"):
+        kafka["isolation.level"] = _env["CHAOS_ISOLATION"]
     protocol = _env.get("CHAOS_PROTOCOL", "eager")
     if protocol == "consumer":
         kafka["group.protocol"] = "consumer"
@@ -175,6 +230,7 @@ def _kafka() -> dict[str, Any]:
 
 
 signal.signal(signal.SIGUSR1, _hang)
+signal.signal(signal.SIGUSR2, _slow)
 
 app = parafka.App(
     kafka=_kafka(),

@@ -16,21 +16,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from confluent_kafka import Consumer, TopicPartition
-
+from chaos.backlog import BROKER_SETTINGS
 from parafka.broker import BrokerInfo, LocalBroker
 
-__all__ = ["Broker", "Member", "committed_offsets", "rss_bytes"]
+__all__ = ["Broker", "Member", "rss_bytes"]
 
 ROOT = Path(__file__).resolve().parents[1]
 
 #: Broker settings for fast group fault detection with KIP-848 (classic uses the client's
-#: session.timeout.ms=6000, set by chaos.app).
+#: session.timeout.ms=6000, set by chaos.app) and a log cleaner that does not wait 15 s.
 BROKER_OVERRIDES = {
     "group.consumer.min.session.timeout.ms": "6000",
     "group.consumer.session.timeout.ms": "6000",
     "group.consumer.min.heartbeat.interval.ms": "1000",
     "group.consumer.heartbeat.interval.ms": "1000",
+    **BROKER_SETTINGS,  # the log cleaner, for the compacted scenario
 }
 
 
@@ -145,10 +145,14 @@ class Member:
 
     def logged(self, tag: str) -> bool:
         """True when this incarnation's log has a line starting with ``tag``."""
+        return self.count(tag) > 0
+
+    def count(self, tag: str) -> int:
+        """How many lines of this incarnation's log start with ``tag``."""
         path = self.directory / f"{self.name}.log"
         if not path.exists():
-            return False
-        return any(line.startswith(tag + " ") for line in path.read_text().splitlines())
+            return 0
+        return sum(1 for line in path.read_text().splitlines() if line.startswith(tag + " "))
 
     def joined(self, timeout: float) -> bool:
         """Wait (bounded) until this incarnation logged its first rebalance (``G``) line."""
@@ -171,15 +175,3 @@ def rss_bytes(pid: int) -> int | None:
     except OSError:
         return None
     return None
-
-
-def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:
-    """The group's committed offset per partition (negative when none)."""
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "log_level": 0})
-    try:
-        result = consumer.committed(
-            [TopicPartition(topic, p) for p in range(partitions)], timeout=10
-        )
-        return {tp.partition: tp.offset for tp in result}
-    finally:
-        consumer.close()

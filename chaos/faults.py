@@ -11,8 +11,17 @@ import signal
 import time
 from collections.abc import Callable
 
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaException,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient
+
 from chaos.cluster import Member
-from chaos.runner import Run, Scenario
+from chaos.runner import PARTITIONS, Run, Scenario
+from parafka.testing import retry_transient
 
 __all__ = ["SCENARIOS", "by_name"]
 
@@ -139,6 +148,90 @@ def hang_at_shutdown(run: Run) -> None:
         run.record("hang + SIGTERM", start, time.monotonic_ns())
 
 
+def churn_during_slow_batch(run: Run) -> None:
+    """A member's next message runs slowly (SIGUSR2, ``CHAOS_SLOW_SECONDS``); once it started,
+    a member joins and leaves twice in a row: two quick rebalances, each revoking and assigning
+    the partitions while that batch still runs."""
+    while run.time_left() > _MARGIN:
+        _pause(run, 1.0, 2.0)
+        member = _pick(run)
+        if member is None:
+            continue
+        before = member.count("W")
+        member.signal(signal.SIGUSR2)
+        deadline = time.monotonic() + 10.0
+        while member.count("W") == before and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if member.count("W") == before:
+            run.problems.append(f"{member.name} did not start a slow run within 10 s")
+            continue
+        start = time.monotonic_ns()
+        for _ in range(2):
+            joining = run.add_member()
+            run.stop_member(joining, expect=0)  # waits (bounded) for its assignment first
+        run.record("2 joins + leaves during a slow batch", start, time.monotonic_ns())
+
+
+def _move_offsets_back(run: Run) -> None:
+    """With the group empty: every committed offset moved back by 20-150 (seeded), through
+    the admin API. Half the partitions (seeded) keep the commit metadata written for the old
+    offset (as a tool that copies it would): parafka must not trust it at the new offset."""
+    bootstrap = run.broker.bootstrap
+    moved = []
+    for current in _committed(run):
+        if current.offset <= 0:
+            continue
+        target = max(0, current.offset - run.random.randint(20, 150))
+        keep = run.random.random() < 0.5
+        metadata = current.metadata if keep and current.metadata else ""
+        moved.append(TopicPartition(run.topic, current.partition, target, metadata=metadata))
+    if not moved:
+        return
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
+    request = [ConsumerGroupTopicPartitions(run.group, moved)]
+
+    def alter() -> None:
+        result = admin.alter_consumer_group_offsets(request, request_timeout=10.0)
+        for partition in result[run.group].result(timeout=15.0).topic_partitions or []:
+            if partition.error is not None:
+                raise KafkaException(partition.error)
+
+    # A member that just left may still count for a moment: those errors are transient too.
+    retry_transient(alter, what=f"moving the offsets of {run.group} back", timeout=30.0)
+
+
+def _committed(run: Run) -> list[TopicPartition]:
+    """The group's committed offsets with their metadata."""
+    consumer = Consumer(
+        {"bootstrap.servers": run.broker.bootstrap, "group.id": run.group, "log_level": 0}
+    )
+    partitions = [TopicPartition(run.topic, p) for p in range(PARTITIONS)]
+    try:
+        return retry_transient(
+            lambda: consumer.committed(partitions, timeout=10.0),
+            what=f"offsets of {run.group}",
+            timeout=30.0,
+        )
+    finally:
+        consumer.close()
+
+
+def offset_reset(run: Run) -> None:
+    """Stop every member (the group must be empty), move the group's committed offsets back
+    through the admin API, start the members again: a replay, never a skip."""
+    while run.time_left() > _MARGIN:
+        _pause(run, 2.0, 4.0)
+        start = time.monotonic_ns()
+        running = run.alive_members()
+        for member in running:
+            run.stop_member(member, expect=0)
+        _move_offsets_back(run)
+        for member in running:
+            member.start()
+        run.record("offset reset (admin API)", start, time.monotonic_ns())
+        run.wait(4.0)
+
+
 def _scenarios() -> list[Scenario]:
     small_backlog = {"CHAOS_MAX_BACKLOG": "40"}
     slow = {"CHAOS_SLOW_P": "0.002", "CHAOS_SLOW_SECONDS": "8", "CHAOS_MAX_POLL_MS": "6000"}
@@ -231,6 +324,59 @@ def _scenarios() -> list[Scenario]:
             "hanging handler at shutdown",
             hang_at_shutdown,
             env={"CHAOS_SHUTDOWN_TIMEOUT": "3"},
+        ),
+        # Topics and group behaviour of production (issue 13): offsets with gaps, churn during
+        # a slow batch, offsets moved by an operator, pause/seek storms across lanes.
+        Scenario(
+            "transactional",
+            "transactional producer, 25 % aborted, read_committed + member SIGKILL",
+            member_kill,
+            feed="transactional",
+            abort_rate=0.25,
+            env={"CHAOS_ISOLATION": "read_committed"},
+        ),
+        Scenario(
+            "transactional-vp",
+            "transactional producer, 25 % aborted, read_committed (lanes) + member SIGKILL",
+            member_kill,
+            feed="transactional",
+            abort_rate=0.25,
+            vp=4,
+            env={"CHAOS_ISOLATION": "read_committed"},
+            ci=False,
+        ),
+        Scenario(
+            "compacted",
+            "compacted topic with deletes (gaps) + member SIGKILL",
+            member_kill,
+            feed="compacted",
+            env={"CHAOS_DELAY_MS": "25"},
+        ),
+        Scenario(
+            "churn-slow-batch",
+            "2 joins + leaves (eager) while a slow batch runs",
+            churn_during_slow_batch,
+            members=1,
+            env={"CHAOS_SLOW_SECONDS": "5"},
+        ),
+        Scenario(
+            "offset-reset",
+            "group offsets moved back (admin API, stale metadata on some)",
+            offset_reset,
+        ),
+        Scenario(
+            "vp-pause-seek",
+            "pause/seek storms from lanes, some lanes slow",
+            quiet,
+            vp=4,
+            env={
+                "CHAOS_PAUSE_P": "0.01",
+                "CHAOS_SEEK_P": "0.005",
+                "CHAOS_PAUSE_SECONDS": "0.5",
+                # Slow lanes hold queued messages while a fast lane pauses or seeks.
+                "CHAOS_SLOW_P": "0.01",
+                "CHAOS_SLOW_SECONDS": "1",
+            },
         ),
     ]
 

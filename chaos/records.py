@@ -6,7 +6,11 @@ be ordered by it; inside one file, the order of lines is the order of events.
 
 Ledger (written by the producer, one line per message the broker acknowledged)::
 
-    A <t> <partition> <offset> <key> <seq> <kind>        kind: ok | poison | malformed
+    A <t> <partition> <offset> <key> <seq> <kind>   kind: ok | poison | malformed | aborted
+
+(``aborted``: written by a transactional producer, in a transaction it aborted: a
+read_committed consumer must never see it. A committed transaction's messages are written with
+the time of the commit, when they became visible.)
 
 Consumer log (one file per consumer process)::
 
@@ -17,6 +21,8 @@ Consumer log (one file per consumer process)::
     X <t> <partition> <offset>        the handler raised on purpose (not finished)
     H <t> <partition> <offset>        the handler hangs on this message (never finishes)
     W <t> <partition> <offset>        the handler starts a slow run of this message
+    Z <t> <partition> <offset>        the handler calls pause(offset) at this message, returns
+    K <t> <partition> <offset>        the handler calls seek() at this message, returns
     G <t> <event> <partitions>        rebalance: assigned / revoked / lost, "p1,p2" or "-"
 
 A process killed by SIGKILL may leave its last line without its newline: that torn line is
@@ -40,10 +46,10 @@ __all__ = [
     "parse_log",
 ]
 
-Kind = Literal["ok", "poison", "malformed"]
-_KINDS: tuple[Kind, ...] = ("ok", "poison", "malformed")
-EntryTag = Literal["P", "D", "S", "C", "X", "H", "W"]
-_ENTRY_TAGS = frozenset("PDSCXHW")
+Kind = Literal["ok", "poison", "malformed", "aborted"]
+_KINDS: tuple[Kind, ...] = ("ok", "poison", "malformed", "aborted")
+EntryTag = Literal["P", "D", "S", "C", "X", "H", "W", "Z", "K"]
+_ENTRY_TAGS = frozenset("PDSCXHWZK")
 
 
 class CorruptLog(ValueError):

@@ -16,12 +16,16 @@ RSS_TOLERANCE = 1.15
 
 
 def summarize(results: Sequence[RunResult]) -> list[dict[str, Any]]:
-    """One row per scenario: runs, messages, lost, duplicates, order, commits ahead, recovery."""
+    """One row per scenario: runs, messages, lost, duplicates, order, commits ahead, recovery.
+
+    ``duplicates_share``: duplicate runs per message over all runs of the scenario (the
+    checker's ``duplicate_share``, pooled), the price of at-least-once for that fault class."""
     rows = []
     names = list(dict.fromkeys(r.scenario for r in results))
     for name in names:
         runs = [r for r in results if r.scenario == name]
         duplicates = [r.report.duplicates for r in runs]
+        messages = sum(r.report.acked for r in runs)
         recoveries = [r.report.max_recovery for r in runs if r.report.max_recovery is not None]
         rows.append(
             {
@@ -31,10 +35,15 @@ def summarize(results: Sequence[RunResult]) -> list[dict[str, Any]]:
                 "vp": runs[0].vp,
                 "runs": len(runs),
                 "faults": sum(len(r.faults) for r in runs),
-                "messages": sum(r.report.acked for r in runs),
+                "messages": messages,
                 "lost": sum(r.report.lost for r in runs),
+                "duplicates": sum(duplicates),
                 "duplicates_max": max(duplicates),
                 "duplicates_mean": round(statistics.mean(duplicates), 1),
+                "duplicates_share": round(sum(duplicates) / messages, 5) if messages else 0.0,
+                "duplicated_messages": sum(r.report.duplicated_messages for r in runs),
+                "aborted": sum(r.report.aborted for r in runs),
+                "aborted_processed": sum(r.report.aborted_processed for r in runs),
                 "max_deliveries": max(r.report.max_deliveries for r in runs),
                 "order_violations": sum(r.report.order_violations for r in runs),
                 "commits_ahead": sum(r.report.commits_ahead for r in runs),
@@ -47,6 +56,7 @@ def summarize(results: Sequence[RunResult]) -> list[dict[str, Any]]:
                 "final_equal_end": all(not r.report.final_mismatches for r in runs),
                 "recovery_max_s": round(max(recoveries), 1) if recoveries else None,
                 "problems": sum(len(r.problems) for r in runs),
+                "harness_errors": [f"seed {r.seed}: {e}" for r in runs for e in r.harness_errors],
                 "ok": all(r.ok for r in runs),
             }
         )
@@ -61,6 +71,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         "messages",
         "lost",
         "dup max/mean",
+        "dup %",
         "order",
         "ahead",
         "committed=end",
@@ -78,17 +89,26 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
                 str(row["messages"]),
                 str(row["lost"]),
                 f"{row['duplicates_max']}/{row['duplicates_mean']}",
+                f"{100 * row['duplicates_share']:.2f} %",
                 str(row["order_violations"]),
                 f"{row['commits_ahead']}/{row['commits_checked']}",
                 "yes" if row["final_equal_end"] else "NO",
                 "-" if recovery is None else f"{recovery} s",
-                "ok" if row["ok"] else "FAILED",
+                _verdict(row),
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     return "\n".join(
         "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines
     )
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    """``ok``; ``FAILED`` (a guarantee or a member broke); ``ERROR`` (the harness itself failed,
+    the run proves nothing: see the row's ``harness_errors``)."""
+    if row["harness_errors"]:
+        return "ERROR"
+    return "ok" if row["ok"] else "FAILED"
 
 
 def rss_growth(results: Sequence[RunResult]) -> dict[str, Any] | None:

@@ -3,35 +3,60 @@
 Threads: :func:`run_scenario` runs on the caller's thread (it drives the faults); the producer
 has its own thread (``chaos.ledger``), the members are processes (``chaos.cluster``).
 
-A run: create the topic (and a dead letter topic when the scenario needs one), start the
-members and the producer; for ``duration`` seconds the scenario's fault loop injects faults and
+A run: create the topic (and a dead letter topic when the scenario needs one), prepare the feed
+(``Scenario.feed``: ``steady`` and ``transactional`` produce during the faults,
+``chaos.ledger``; ``compacted`` writes and compacts a backlog first, ``chaos.backlog``), start
+the members and the producer; for ``duration`` seconds the scenario's fault loop injects faults and
 records each (:class:`~chaos.checker.Fault`); stop the producer (every message acknowledged or
 failed), bring every member slot back, wait (bounded) until the group's committed offsets reach
 the end offsets, stop the members with SIGTERM (each must exit 0), then read the committed and
 end offsets and check the ledger and logs.
+
+An exception of the harness itself in any phase (setup, faults, drain, stop, check) does not
+escape: it is recorded in :attr:`RunResult.harness_errors` with its phase (the traceback in the
+run's ``harness-error.txt``), the members are still stopped, and the run counts as failed — the
+other runs of the session keep their verdicts.
 """
 
 from __future__ import annotations
 
 import random
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
+from chaos.backlog import TOPIC_CONFIG, CompactedBacklog
 from chaos.checker import Fault, Report, check
-from chaos.cluster import Broker, Member, committed_offsets
+from chaos.cluster import Broker, Member
 from chaos.ledger import LedgerProducer
 from chaos.records import parse_ledger, parse_log
-from parafka.testing import create_topic, end_offsets
+from parafka.testing import committed_offsets, create_topic, end_offsets
 
 __all__ = ["Run", "RunResult", "Scenario", "run_scenario"]
 
 PARTITIONS = 6
 _DRAIN_TIMEOUT = 120.0
 _STOP_TIMEOUT = 30.0
+#: Bound of one read of end or committed offsets (transient broker errors retried meanwhile).
+_OFFSETS_TIMEOUT = 60.0
+
+
+Feed = Literal["steady", "transactional", "compacted"]
+
+
+class FeedSource(Protocol):
+    """What writes the topic and the ledger (runner's thread; ``start`` may start a thread)."""
+
+    failed: list[str]
+
+    def prepare(self) -> None: ...
+    def start(self) -> None: ...
+    def stop(self, timeout: float = ...) -> None: ...
+    def describe(self) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -48,6 +73,11 @@ class Scenario:
     poison_rate: float = 0.0
     malformed_rate: float = 0.0
     rate: float = 200.0
+    #: ``steady``: an idempotent producer during the faults; ``transactional``: a transactional
+    #: one, ``abort_rate`` of its transactions aborted; ``compacted``: a compacted backlog with
+    #: deletes, written before the members start.
+    feed: Feed = "steady"
+    abort_rate: float = 0.0
     #: The fault loop signals the broker: the run needs a broker of its own.
     broker_faults: bool = False
     #: Part of the CI run (tests/integration/test_chaos.py); the others only run on demand.
@@ -71,10 +101,30 @@ class RunResult:
     problems: list[str]
     producer: dict[str, Any]
     rss: list[tuple[float, str, int]]
+    #: Exceptions of the harness itself, ``"<phase>: <type>: <message>"``: the run failed.
+    harness_errors: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.report.ok and not self.problems
+        return self.report.ok and not self.problems and not self.harness_errors
+
+    @classmethod
+    def crashed(cls, scenario: Scenario, seed: int, seconds: float, error: str) -> RunResult:
+        """A run that ended before it had anything to check (only ``error`` to show)."""
+        return cls(
+            scenario=scenario.name,
+            fault=scenario.fault,
+            seed=seed,
+            protocol=scenario.protocol,
+            vp=scenario.vp,
+            seconds=seconds,
+            report=Report(),
+            faults=[],
+            problems=[],
+            producer={},
+            rss=[],
+            harness_errors=[error],
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,6 +138,7 @@ class RunResult:
             "report": self.report.to_dict(),
             "faults": [{"name": f.name, "start_ns": f.start, "end_ns": f.end} for f in self.faults],
             "problems": self.problems,
+            "harness_errors": self.harness_errors,
             "producer": self.producer,
             "rss": self.rss,
         }
@@ -116,6 +167,9 @@ class Run:
         self.members: list[Member] = []
         self.faults: list[Fault] = []
         self.problems: list[str] = []
+        self.harness_errors: list[str] = []
+        #: What the runner is doing (named in harness errors).
+        self.phase = "setup"
         self.rss: list[tuple[float, str, int]] = []
         self.started = time.monotonic()
         self.deadline = self.started + duration
@@ -187,6 +241,15 @@ class Run:
     def alive_members(self) -> list[Member]:
         return [m for m in self.members if m.alive]
 
+    # -- for the runner -----------------------------------------------------------------------
+
+    def harness_error(self, exc: Exception) -> None:
+        """Record an exception of the harness in the current phase (traceback to a file)."""
+        self.harness_errors.append(f"{self.phase}: {type(exc).__name__}: {exc}")
+        with (self.directory / "harness-error.txt").open("a") as out:
+            out.write(f"--- {self.phase}\n")
+            out.write("".join(traceback.format_exception(exc)))
+
 
 def run_scenario(
     scenario: Scenario,
@@ -197,54 +260,61 @@ def run_scenario(
     sample_every: float = 5.0,
     on_progress: Callable[[str], None] | None = None,
 ) -> RunResult:
-    """Run ``scenario`` on ``broker`` for ``duration`` seconds of faults; check it."""
+    """Run ``scenario`` on ``broker`` for ``duration`` seconds of faults; check it.
+
+    Never raises for a failure of the harness (see the module docstring)."""
     say = on_progress or (lambda _text: None)
     directory.mkdir(parents=True, exist_ok=True)
     run = Run(scenario, seed, broker, directory, duration, sample_every)
-    create_topic(broker.bootstrap, run.topic, PARTITIONS)
-    if run.dlq:
-        create_topic(broker.bootstrap, run.dlq, 1)
     ledger_path = directory / "ledger.txt"
-    producer = LedgerProducer(
-        broker.bootstrap,
-        run.topic,
-        ledger_path,
-        seed=seed,
-        rate=scenario.rate,
-        poison_rate=scenario.poison_rate,
-        malformed_rate=scenario.malformed_rate,
-    )
+    producer: FeedSource | None = None
     began = time.monotonic()
     try:
+        config = TOPIC_CONFIG if scenario.feed == "compacted" else None
+        create_topic(broker.bootstrap, run.topic, PARTITIONS, config=config)
+        if run.dlq:
+            create_topic(broker.bootstrap, run.dlq, 1)
+        producer = _feed(run, ledger_path)
+        producer.prepare()
         for _ in range(scenario.members):
             run.add_member()
         producer.start()
+        run.phase = "faults"
         run.deadline = time.monotonic() + duration
         say(f"{scenario.name}: faults for {duration:.0f} s")
-        scenario.inject(run)
-        run.wait(run.time_left())
+        try:
+            scenario.inject(run)
+            run.wait(run.time_left())
+        except Exception as exc:  # the run still drains: its check then means something
+            run.harness_error(exc)
+        run.phase = "drain"
         say(f"{scenario.name}: draining")
         producer.stop()
         if producer.failed:
             run.problems.append(f"producer: {producer.failed[:3]}")
         _drain(run)
+    except Exception as exc:
+        run.harness_error(exc)
     finally:
-        producer.stop(10.0)  # no-op when already stopped
+        run.phase = "stop"
+        try:
+            if producer is not None:
+                producer.stop(10.0)  # no-op when already stopped
+        except Exception as exc:
+            run.harness_error(exc)
         for member in run.members:
             if member.alive:
-                run.stop_member(member)
-    ends = end_offsets(broker.bootstrap, run.topic)
-    final = committed_offsets(broker.bootstrap, run.group, run.topic, PARTITIONS)
-    ledger, _torn = parse_ledger(ledger_path.read_text())
-    logs = [parse_log(p.stem, p.read_text()) for p in sorted(directory.glob("member-*.log"))]
-    report = check(
-        ledger,
-        logs,
-        end_offsets=ends,
-        committed={p: (o if o >= 0 else None) for p, o in final.items()},
-        faults=run.faults,
-        per_key=scenario.vp > 0,
-    )
+                try:
+                    run.stop_member(member)
+                except Exception as exc:
+                    run.harness_error(exc)
+                    member.kill()
+    run.phase = "check"
+    report = Report()
+    try:
+        report = _check(run, ledger_path)
+    except Exception as exc:
+        run.harness_error(exc)
     return RunResult(
         scenario=scenario.name,
         fault=scenario.fault,
@@ -255,8 +325,44 @@ def run_scenario(
         report=report,
         faults=run.faults,
         problems=run.problems,
-        producer=producer.describe(),
+        producer=producer.describe() if producer is not None else {},
         rss=run.rss,
+        harness_errors=run.harness_errors,
+    )
+
+
+def _feed(run: Run, ledger_path: Path) -> FeedSource:
+    scenario, bootstrap = run.scenario, run.broker.bootstrap
+    if scenario.feed == "compacted":
+        return CompactedBacklog(
+            bootstrap, run.topic, ledger_path, seed=run.seed, partitions=PARTITIONS
+        )
+    return LedgerProducer(
+        bootstrap,
+        run.topic,
+        ledger_path,
+        seed=run.seed,
+        rate=scenario.rate,
+        poison_rate=scenario.poison_rate,
+        malformed_rate=scenario.malformed_rate,
+        transactional_id=f"{run.topic}-tx" if scenario.feed == "transactional" else None,
+        abort_rate=scenario.abort_rate,
+    )
+
+
+def _check(run: Run, ledger_path: Path) -> Report:
+    bootstrap = run.broker.bootstrap
+    ends = end_offsets(bootstrap, run.topic, timeout=_OFFSETS_TIMEOUT)
+    final = committed_offsets(bootstrap, run.group, run.topic, PARTITIONS, timeout=_OFFSETS_TIMEOUT)
+    ledger, _torn = parse_ledger(ledger_path.read_text() if ledger_path.exists() else "")
+    logs = [parse_log(p.stem, p.read_text()) for p in sorted(run.directory.glob("member-*.log"))]
+    return check(
+        ledger,
+        logs,
+        end_offsets=ends,
+        committed={p: (o if o >= 0 else None) for p, o in final.items()},
+        faults=run.faults,
+        per_key=run.scenario.vp > 0,
     )
 
 
@@ -265,12 +371,20 @@ def _drain(run: Run) -> None:
     for member in run.members:
         if not member.alive and member.slot < run.scenario.members:
             member.start()
-    ends = end_offsets(run.broker.bootstrap, run.topic)
     deadline = time.monotonic() + _DRAIN_TIMEOUT
+    bootstrap = run.broker.bootstrap
+    ends = end_offsets(bootstrap, run.topic, timeout=_OFFSETS_TIMEOUT)
+    done: dict[int, int] = {}
     while time.monotonic() < deadline:
         run.watch()
-        done = committed_offsets(run.broker.bootstrap, run.group, run.topic, PARTITIONS)
+        left = max(1.0, deadline - time.monotonic())
+        done = committed_offsets(
+            bootstrap, run.group, run.topic, PARTITIONS, timeout=min(left, _OFFSETS_TIMEOUT)
+        )
         if all(done.get(p, -1) >= end for p, end in ends.items()):
             return
         time.sleep(0.5)
-    run.problems.append(f"not drained within {_DRAIN_TIMEOUT:.0f} s")
+    behind = {p: (done.get(p), end) for p, end in ends.items() if done.get(p, -1) < end}
+    run.problems.append(
+        f"not drained within {_DRAIN_TIMEOUT:.0f} s (partition: (committed, end)) {behind}"
+    )

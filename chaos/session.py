@@ -5,11 +5,15 @@ Scenarios that signal the broker run one after another on a broker of their own;
 share a second broker, ``parallel`` runs at a time (each has its own topic, group and
 processes). Threads: the caller's thread starts and removes the brokers; runs execute on a
 ``ThreadPoolExecutor`` (one thread per run in progress), each driving its own processes.
+
+A run whose harness fails (an exception in its setup, drain or check) comes back as a failed
+:class:`~chaos.runner.RunResult` with its ``harness_errors``; the other runs go on.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -60,19 +64,29 @@ def run_session(
 
         def one(scenario: Scenario, seed: int, duration: float) -> RunResult:
             broker = faulty if scenario.broker_faults else shared
-            result = run_scenario(
-                scenario,
-                seed,
-                broker,
-                work / f"{scenario.name}-{seed}",
-                duration,
-                sample_every=sample_every,
-                on_progress=say,
-            )
+            began = time.monotonic()
+            try:
+                result = run_scenario(
+                    scenario,
+                    seed,
+                    broker,
+                    work / f"{scenario.name}-{seed}",
+                    duration,
+                    sample_every=sample_every,
+                    on_progress=say,
+                )
+            except Exception as exc:  # run_scenario records its own; this is the last guard
+                error = f"run: {type(exc).__name__}: {exc}"
+                result = RunResult.crashed(scenario, seed, time.monotonic() - began, error)
             verdict = (
                 "ok"
                 if result.ok
-                else "FAILED: " + "; ".join(result.report.violations() + result.problems)
+                else "FAILED: "
+                + "; ".join(
+                    [f"harness error in {e}" for e in result.harness_errors]
+                    + result.report.violations()
+                    + result.problems
+                )
             )
             say(f"{scenario.name} seed {seed}: {verdict} ({result.seconds:.0f} s)")
             return result

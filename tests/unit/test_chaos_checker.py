@@ -87,6 +87,41 @@ def test_duplicates_are_counted_and_bounded() -> None:
     report = run(ledger(1, 3), [first, replay])
     assert report.ok
     assert (report.duplicates, report.max_deliveries) == (3, 3)
+    assert report.duplicated_messages == 2
+    assert report.duplicate_share == pytest.approx(1.0)  # 3 runs again of 3 messages
+
+
+def test_duplicate_share_is_per_acknowledged_message() -> None:
+    once = in_order("m1", 0, 8)
+    again = log("m2", ("P", 100, 0, 6), ("P", 101, 0, 7))
+    report = run(ledger(1, 8), [once, again])
+    assert (report.duplicates, report.duplicated_messages) == (2, 2)
+    assert report.duplicate_share == pytest.approx(0.25)
+    assert run(ledger(1, 8), [once]).duplicate_share == 0.0
+    assert run([], []).duplicate_share == 0.0
+
+
+def test_aborted_records_are_not_expected_and_must_not_be_processed() -> None:
+    acked = [
+        Acked(1, 0, 0, "k", 0, "ok"),
+        Acked(2, 0, 1, "k", 1, "aborted"),
+        Acked(3, 0, 2, "k", 2, "aborted"),
+        # offset 3: the abort marker; offset 4: committed
+        Acked(5, 0, 4, "k", 3, "ok"),
+    ]
+    good = log("m", ("P", 6, 0, 0), ("P", 7, 0, 4), ("S", 8, 0, 6))
+    ends = {0: 6}
+    report = check(acked, [good], end_offsets=ends, committed={0: 6})
+    assert report.ok, report.violations()
+    assert (report.acked, report.aborted, report.lost, report.commits_ahead) == (2, 2, 0, 0)
+    seen = log("m", ("P", 6, 0, 0), ("P", 7, 0, 1), ("P", 8, 0, 4), ("S", 9, 0, 6))
+    report = check(acked, [seen], end_offsets=ends, committed={0: 6})
+    assert report.aborted_processed == 1
+    assert report.examples["aborted_processed"] == ["(0, 1) in m"]
+    assert not report.ok
+    # An unfinished committed message behind a store is still a commit ahead across the gap.
+    ahead = log("m", ("P", 6, 0, 0), ("S", 7, 0, 6), ("P", 8, 0, 4))
+    assert check(acked, [ahead], end_offsets=ends, committed={0: 6}).commits_ahead == 1
 
 
 def test_a_later_offset_finished_first_is_an_order_violation() -> None:
@@ -182,9 +217,14 @@ def test_processed_messages_that_were_never_acknowledged_are_counted_apart() -> 
 
 def test_injected_misbehaviour_is_counted() -> None:
     entries = log("m", ("X", 1, 0, 0), ("X", 2, 0, 0), ("W", 3, 0, 0), ("P", 4, 0, 0))
-    report = run(ledger(1, 1), [entries, log("n", ("H", 5, 0, 0))])
+    steered = log("o", ("Z", 6, 0, 0), ("K", 7, 0, 0), ("Z", 8, 0, 0))
+    report = run(ledger(1, 1), [entries, log("n", ("H", 5, 0, 0)), steered])
     assert report.ok
-    assert report.injected == {"X": 2, "W": 1, "H": 1}
+    assert report.injected == {"X": 2, "W": 1, "H": 1, "Z": 2, "K": 1}
+    assert parse_log("o", entry_line("Z", 6, 0, 0) + entry_line("K", 7, 0, 0)).entries == (
+        Entry("Z", 6, 0, 0),
+        Entry("K", 7, 0, 0),
+    )
 
 
 # -- the line formats ------------------------------------------------------------------------
