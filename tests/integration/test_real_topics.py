@@ -253,10 +253,25 @@ def test_a_pause_in_one_lane_loses_no_other_lanes_message(
     lock = threading.Lock()
     processed: list[tuple[bytes, int]] = []
     paused = threading.Event()
-    lanes_of: dict[bytes, set[int]] = {}
+    running_in: dict[bytes, int] = {}  # key -> the lane instance running it now
+    overlaps: list[bytes] = []
 
     class Lanes(parafka.Consumer):
         def consume(self, messages: parafka.Messages) -> None:
+            keys = {m.key for m in messages if m.key is not None}
+            with lock:
+                for key in keys:
+                    if running_in.setdefault(key, id(self)) != id(self):
+                        overlaps.append(key)
+            try:
+                self.run(messages)
+            finally:
+                with lock:
+                    for key in keys:
+                        if running_in.get(key) == id(self):
+                            del running_in[key]
+
+        def run(self, messages: parafka.Messages) -> None:
             for message in messages:
                 assert message.key is not None
                 if message.key == b"slow":
@@ -267,7 +282,6 @@ def test_a_pause_in_one_lane_loses_no_other_lanes_message(
                     return
                 with lock:
                     processed.append((message.key, message.offset))
-                    lanes_of.setdefault(message.key, set()).add(id(self))
 
     vp = parafka.VirtualPartitions(
         partitioner=lambda m: m.key,
@@ -286,6 +300,7 @@ def test_a_pause_in_one_lane_loses_no_other_lanes_message(
     with running(app):
         wait_until(lambda: committed(kafka_bootstrap, group, topic, 1) == {0: 300}, 90, "the end")
     assert paused.is_set()
+    assert overlaps == [], "a key ran in two lanes at once"
     done = {offset for _key, offset in processed}
     assert done == set(range(300)), f"never processed: {sorted(set(range(300)) - done)[:10]}"
     for key in (b"slow", b"fast"):

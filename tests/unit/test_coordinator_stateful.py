@@ -66,6 +66,7 @@ def partitioner(message: parafka.Message) -> Any:
 
 class Partition(RuleBasedStateMachine):
     virtual: ClassVar[bool] = False
+    distribution: ClassVar[str] = "consistent"
 
     def __init__(self) -> None:
         super().__init__()
@@ -83,7 +84,11 @@ class Partition(RuleBasedStateMachine):
 
     def new_coordinator(self, predecessor: Coordinator | None) -> Coordinator:
         vp = (
-            parafka.VirtualPartitions(partitioner=partitioner, max_partitions=3)
+            parafka.VirtualPartitions(
+                partitioner=partitioner,
+                max_partitions=3,
+                distribution=self.distribution,  # type: ignore[arg-type]
+            )
             if self.virtual
             else None
         )
@@ -213,6 +218,20 @@ class Partition(RuleBasedStateMachine):
             firsts = list(dict.fromkeys(o for o, k in Worker.done if k == key))
             assert firsts == sorted(firsts), f"key {key!r} out of order: {firsts}"
 
+    @invariant()
+    def a_key_is_in_one_lane_at_a_time(self) -> None:
+        """With ``balanced``, a key's queued and running messages are in one lane only."""
+        if self.distribution != "balanced":
+            return
+        owner: dict[Any, int] = {}
+        for lane in self.coordinator._lanes:
+            keys = {key for _message, key in lane.queued()}
+            job = lane.in_flight
+            if isinstance(job, ConsumeJob) and job.keys is not None:
+                keys.update(job.keys)
+            for key in keys:
+                assert owner.setdefault(key, lane.index) == lane.index, f"{key!r} in two lanes"
+
     # -- liveness ----------------------------------------------------------------------------
 
     def teardown(self) -> None:
@@ -252,12 +271,20 @@ class VirtualPartition(Partition):
         return (self.end, point[1] if point is not None else "")
 
 
+class BalancedPartition(VirtualPartition):
+    distribution = "balanced"
+
+
 Partition.TestCase.settings = settings(max_examples=200, stateful_step_count=50, deadline=None)
 VirtualPartition.TestCase.settings = settings(
     max_examples=200, stateful_step_count=50, deadline=None
 )
+BalancedPartition.TestCase.settings = settings(
+    max_examples=200, stateful_step_count=50, deadline=None
+)
 TestPartition = Partition.TestCase
 TestVirtualPartition = VirtualPartition.TestCase
+TestBalancedPartition = BalancedPartition.TestCase
 
 
 def test_hooks_of_revoked_coordinators_all_run() -> None:
