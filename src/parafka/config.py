@@ -13,15 +13,27 @@ from typing import Any
 
 from parafka.errors import ConfigurationError
 
-__all__ = ["MANAGED_KAFKA_KEYS", "Settings", "mask_secrets", "validate_kafka"]
+__all__ = [
+    "COMMIT_INTERVAL_KEY",
+    "MANAGED_KAFKA_KEYS",
+    "Settings",
+    "commit_interval",
+    "mask_secrets",
+    "validate_kafka",
+]
 
 #: librdkafka settings parafka sets itself; users setting them would break its guarantees.
 MANAGED_KAFKA_KEYS: Mapping[str, str] = {
     "group.id": "use App(group_id=...) or app.consumer_group(name)",
     "enable.auto.offset.store": "parafka stores offsets only once work is finished",
-    "enable.auto.commit": "parafka relies on librdkafka committing the offsets it stores",
-    "auto.commit.enable": "parafka relies on librdkafka committing the offsets it stores",
+    "enable.auto.commit": "parafka commits finished work itself, every auto.commit.interval.ms",
+    "auto.commit.enable": "parafka commits finished work itself, every auto.commit.interval.ms",
 }
+
+#: How often (milliseconds) a listener commits the commit points that changed; parafka's
+#: default is 1000, so a crash repeats about a second of work.
+COMMIT_INTERVAL_KEY = "auto.commit.interval.ms"
+_MAX_COMMIT_INTERVAL_MS = 86_400_000
 
 _SECRET_MARKERS = ("password", "secret", "private.key", "key.pem", "oauthbearer.config", "token")
 
@@ -51,7 +63,31 @@ def validate_kafka(kafka: Mapping[str, Any], where: str) -> dict[str, Any]:
             )
         if value is None:
             raise ConfigurationError(f"{where}: {key!r} is None; leave it out instead")
+    if COMMIT_INTERVAL_KEY in config:
+        commit_interval(config, where)
     return config
+
+
+def commit_interval(config: Mapping[str, Any], where: str, default_ms: int = 1000) -> float:
+    """``auto.commit.interval.ms`` of ``config`` in seconds (``default_ms`` when unset).
+
+    A whole number of milliseconds from 1 to 86,400,000, as an int or a string of digits
+    (settings read from the environment are strings); anything else (0, which turns
+    librdkafka's auto-commit off, included: parafka always commits) is a
+    :class:`ConfigurationError` naming the setting.
+    """
+    value = config.get(COMMIT_INTERVAL_KEY, default_ms)
+    milliseconds: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        milliseconds = value
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        milliseconds = int(value.strip())
+    if milliseconds is None or not 0 < milliseconds <= _MAX_COMMIT_INTERVAL_MS:
+        raise ConfigurationError(
+            f"{where}: {COMMIT_INTERVAL_KEY!r} must be a whole number of milliseconds from 1 "
+            f"to {_MAX_COMMIT_INTERVAL_MS} (librdkafka's limit), got {value!r}"
+        )
+    return milliseconds / 1000.0
 
 
 def _positive_number(name: str, value: object, minimum: float = 0.0) -> float:

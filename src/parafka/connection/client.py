@@ -36,6 +36,7 @@ DEFAULTS: Mapping[str, Any] = {
     "topic.metadata.refresh.interval.ms": 10_000,
     "queued.max.messages.kbytes": 16_384,
     "fetch.queue.backoff.ms": 50,
+    "auto.commit.interval.ms": 1000,
 }
 
 
@@ -71,14 +72,15 @@ LIBRDKAFKA_LOG.addFilter(_REDACT)
 
 
 def client_config(base: Mapping[str, Any], group_id: str) -> dict[str, Any]:
-    """User settings plus the ones parafka manages (offsets stored only for finished work)."""
+    """User settings plus the ones parafka manages: librdkafka neither stores nor commits
+    offsets on its own; the listener commits the offsets of finished work itself."""
     return {
         **DEFAULTS,
         "logger": LIBRDKAFKA_LOG,
         **base,
         "group.id": group_id,
         "enable.auto.offset.store": False,
-        "enable.auto.commit": True,
+        "enable.auto.commit": False,
     }
 
 

@@ -1,6 +1,6 @@
 """The listener: one thread per subscription group that owns its ``confluent_kafka.Consumer``.
 
-Only this thread touches the client: consume, pause, resume, store_offsets, commit, assign and
+Only this thread touches the client: consume, pause, resume, commit, assign and
 close; rebalance callbacks run on it too, inside ``consume()``. Workers reach it only through
 coordinators, which put themselves on ``_dirty`` (a thread-safe queue) when their committable
 offset or backlog changed, and set ``_wake``.
@@ -10,9 +10,21 @@ drained partitions, dispatches due retries, and calls ``consume()`` with a short
 ``max.poll.interval.ms`` and rebalance callbacks are served promptly). When every assigned
 partition is paused it waits on ``_wake`` instead, then polls without blocking.
 
+Commits: librdkafka neither stores nor commits offsets on its own (``enable.auto.commit`` is
+off). When a coordinator's commit point changes the listener records it (``offsets.stored``);
+every ``auto.commit.interval.ms`` (1 s by default) it commits the points recorded since the last
+commit, asynchronously, with their metadata. It commits at once, synchronously, the points of
+partitions being revoked, at shutdown, and when a consumer asks (``commit_now``). Results are
+read from the ``on_commit`` callback (on this thread, inside ``poll()``) and from what a sync
+commit returns: committed offsets are published (``offsets.committed``), failures of the request
+or of single partitions become ``error.occurred`` events of type ``offsets.commit``, and a
+failed asynchronous commit is sent again at the next interval. Not librdkafka's auto-commit: it
+commits a partition only when the offset grew, so progress written in the metadata at an
+unchanged offset (virtual partitions) would never reach the broker.
+
 Shutdown (:meth:`request_stop`): pause everything, stop dispatching, let running jobs finish and
-``shutdown()`` hooks run until the deadline while still polling, store and commit synchronously
-what is committable, close the client. The final commit and close run on a short-lived helper
+``shutdown()`` hooks run until the deadline while still polling, commit synchronously what is
+committable, close the client. The final commit and close run on a short-lived helper
 thread (``<listener>-close``) while the listener waits at most ``close_timeout`` for it: librdkafka
 can block in ``close()`` for ever when its group state is stuck (seen after broker pauses and
 restarts, librdkafka#5511). Past the bound the client is abandoned to that thread, a
@@ -37,8 +49,9 @@ from typing import Any
 import confluent_kafka
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from parafka.config import Settings
+from parafka.config import Settings, commit_interval
 from parafka.connection.client import build_client, client_config, is_incremental
+from parafka.connection.commits import CommitResult, read_commit
 from parafka.connection.membership import GroupWatch, default_rejoin_timeout, group_state
 from parafka.errors import ClientStuck, ConfigurationError
 from parafka.instrumentation import Monitor
@@ -91,6 +104,13 @@ class Listener:
                 f"consumer group {group.group_id!r}: 'stats_cb' must be callable, "
                 f"got {self._user_stats!r}"
             )
+        self._user_on_commit = config.get("on_commit")
+        if self._user_on_commit is not None and not callable(self._user_on_commit):
+            raise ConfigurationError(
+                f"consumer group {group.group_id!r}: 'on_commit' must be callable, "
+                f"got {self._user_on_commit!r}"
+            )
+        self._commit_interval = commit_interval(config, f"consumer group {group.group_id!r}")
         # A report at least four times per rejoin_timeout, at most every 5 s (unless set).
         config.setdefault("statistics.interval.ms", max(100, min(5000, int(rejoin * 250))))
         self._config = config
@@ -106,7 +126,11 @@ class Listener:
         self._paused: set[Key] = set()
         # Mean key + value size of each partition's last fetched batch (for max_backlog_bytes).
         self._message_size: dict[Key, int] = {}
+        # The commit point last recorded per partition, and the partitions whose recorded point
+        # has not been committed yet (sent at the next interval; again after a failure).
         self._stored: dict[Key, tuple[int, str]] = {}
+        self._uncommitted: set[Key] = set()
+        self._next_commit = 0.0
         self._next_sweep = 0.0
         # Cross-thread hand-offs:
         self._dirty: queue.SimpleQueue[Coordinator] = queue.SimpleQueue()
@@ -200,7 +224,15 @@ class Listener:
                 if group is not None:
                     self._watch.observe(time.monotonic(), group)
 
-        config = {**self._config, "stats_cb": on_stats}
+        def on_commit(error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+            if self._user_on_commit is not None:
+                try:
+                    self._user_on_commit(error, partitions)
+                except Exception as exc:
+                    self._monitor.publish("error.occurred", type="listener.on_commit", error=exc)
+            self._committed(read_commit(error, partitions), generation)
+
+        config = {**self._config, "stats_cb": on_stats, "on_commit": on_commit}
         return build_client(config, f"consumer group {self.group.group_id!r}")
 
     def _subscribe(self) -> None:
@@ -232,6 +264,9 @@ class Listener:
             self._go_quiet()
         self._serve_dirty()
         now = time.monotonic()
+        if now >= self._next_commit:
+            self._commit_recorded()
+            self._next_commit = now + self._commit_interval
         if now >= self._next_sweep:
             self._sweep()
             self._next_sweep = now + self._settings.poll_interval
@@ -411,11 +446,8 @@ class Listener:
             self._store(offsets)
 
     def _store(self, offsets: list[TopicPartition]) -> None:
-        try:
-            self._client.store_offsets(offsets=offsets)
-        except KafkaException as exc:
-            self._monitor.publish("error.occurred", type="offsets.store", error=exc)
-            return
+        """New commit points (already in ``_stored``): committed within one interval."""
+        self._uncommitted.update((tp.topic, tp.partition) for tp in offsets)
         if self._monitor.listens("offsets.stored"):
             self._monitor.publish(
                 "offsets.stored",
@@ -630,6 +662,7 @@ class Listener:
             coordinator = self._coordinators.pop(key, None)
             self._paused.discard(key)
             self._stored.pop(key, None)
+            self._uncommitted.discard(key)
             self._message_size.pop(key, None)
             if coordinator is None:
                 continue
@@ -643,22 +676,74 @@ class Listener:
         if offsets:
             self._commit(offsets)
 
-    def _commit(self, offsets: list[TopicPartition]) -> bool:
+    # -- commits ---------------------------------------------------------------------------
+
+    def _commit_recorded(self) -> None:
+        """Every ``auto.commit.interval.ms``: commit, without waiting, the points recorded since
+        the last commit; the result comes back through ``on_commit``."""
+        keys = [
+            key for key in self._uncommitted if key in self._stored and key in self._coordinators
+        ]
+        self._uncommitted.clear()
+        if not keys:
+            return
+        offsets = [_position(key[0], key[1], self._stored[key]) for key in keys]
         try:
-            self._client.store_offsets(offsets=offsets)
-            self._client.commit(offsets=offsets, asynchronous=False)
+            self._client.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as exc:
+            self._uncommitted.update(keys)  # try again at the next interval
+            self._publish_commit(_all_failed(offsets, exc), asynchronous=True, exc=exc)
+
+    def _committed(self, result: CommitResult, generation: int) -> None:
+        """``on_commit`` of an asynchronous commit (inside ``poll()``/``close()``): publish it;
+        failed partitions still assigned are committed again at the next interval (only on the
+        listener thread and for the current client: a closing client's thread owns nothing)."""
+        self._publish_commit(result, asynchronous=True)
+        if (
+            result.failed
+            and generation == self._generation
+            and threading.current_thread() is self._thread
+        ):
+            self._uncommitted.update(key for key in result.failed if key in self._coordinators)
+
+    def _commit(self, offsets: list[TopicPartition]) -> bool:
+        """Commit ``offsets`` synchronously (revoke, stop, ``commit_now``); False if the commit
+        or any of its partitions failed (published as ``offsets.commit`` errors)."""
+        try:
+            returned = self._client.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.code() == KafkaError._NO_OFFSET:
                 return True
-            self._monitor.publish("error.occurred", type="offsets.commit", error=exc)
+            # librdkafka fails the whole call when any partition fails, without saying which:
+            # every partition is reported with the error.
+            self._publish_commit(_all_failed(offsets, exc), asynchronous=False, exc=exc)
             return False
+        result = read_commit(None, returned or [])
+        self._publish_commit(result, asynchronous=False)
+        return result.ok
+
+    def _publish_commit(
+        self, result: CommitResult, asynchronous: bool, exc: KafkaException | None = None
+    ) -> None:
+        """``offsets.committed`` for what was committed; one ``error.occurred`` event of type
+        ``offsets.commit`` for what failed, with each failed partition's offset and error."""
+        if result.committed:
+            self._monitor.publish(
+                "offsets.committed", group=self.group.group_id, offsets=result.committed
+            )
+        error = result.first_error()
+        if exc is None and error is None:
+            return
         self._monitor.publish(
-            "offsets.committed",
+            "error.occurred",
+            type="offsets.commit",
             group=self.group.group_id,
-            offsets={(tp.topic, tp.partition): tp.offset for tp in offsets},
+            asynchronous=asynchronous,
+            error=exc if exc is not None else KafkaException(error),
+            offsets={key: offset for key, (offset, _error) in result.failed.items()},
+            errors={key: failure for key, (_offset, failure) in result.failed.items()},
         )
-        return True
 
     # -- shutdown --------------------------------------------------------------------------
 
@@ -767,6 +852,14 @@ def _add(
         batches[key] = run
     else:
         existing.extend(run)
+
+
+def _all_failed(offsets: list[TopicPartition], exc: KafkaException) -> CommitResult:
+    """A commit call that raised: each of its partitions failed with the call's error."""
+    error = exc.args[0] if exc.args else None
+    if not isinstance(error, KafkaError):
+        return CommitResult()
+    return CommitResult(failed={(tp.topic, tp.partition): (tp.offset, error) for tp in offsets})
 
 
 def _position(topic: str, partition: int, point: tuple[int, str]) -> TopicPartition:

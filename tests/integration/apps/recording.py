@@ -68,6 +68,10 @@ def _kafka() -> dict[str, Any]:
         kafka["partition.assignment.strategy"] = "cooperative-sticky"
     else:
         kafka["partition.assignment.strategy"] = "range"
+    if "RECORDING_SESSION_TIMEOUT_MS" in _env and protocol != "consumer":
+        # A killed member's partitions go back to the group once its session expires.
+        kafka["session.timeout.ms"] = int(_env["RECORDING_SESSION_TIMEOUT_MS"])
+        kafka["heartbeat.interval.ms"] = 1000
     return kafka
 
 
