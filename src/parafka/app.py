@@ -11,7 +11,9 @@ Shutdown order (steps 1-2 bounded by ``shutdown_timeout``, step 3 by ``close_tim
    (a client whose commit or close does not return in time is abandoned: its partitions go back
    to the group when the broker's session timeout expires);
 4. the worker threads exit. Jobs still running at the deadline are reported (``shutdown.hanging``)
-   and the stop is not clean: ``run()`` then exits with status 2.
+   and the stop is not clean: ``run()`` then exits with status 2. So is a listener that has not
+   finished steps 1-3 by the deadline plus ``close_timeout`` (for example, blocked in a user
+   callback that librdkafka runs on it): ``shutdown.hanging`` names it (``listeners``).
 """
 
 from __future__ import annotations
@@ -254,7 +256,8 @@ class App:
         self._stop_requested.set()
 
     def stop(self) -> bool:
-        """Stop and wait (at most ``shutdown_timeout``); True if every job finished in time."""
+        """Stop and wait (at most ``shutdown_timeout``, plus ``close_timeout`` per connection);
+        True if every job and every listener finished in time."""
         self._stop_requested.set()
         with self._shutdown_lock:
             if self._state == "running":
@@ -263,7 +266,8 @@ class App:
             return self._clean
 
     def run(self) -> None:
-        """Start, block until SIGINT/SIGTERM or ``stop()``, shut down; exit 2 if jobs hung."""
+        """Start, block until SIGINT/SIGTERM or ``stop()``, shut down; exit 2 if jobs or a
+        listener hung."""
         self._install_signals()
         self.start()
         while not self._stop_requested.wait(0.2):
@@ -289,20 +293,23 @@ class App:
         self.monitor.publish("app.stopping", group_id=self.group_id, timeout=timeout)
         for listener in self._listeners:
             listener.request_stop(deadline)
+        unfinished: list[str] = []
         for listener in self._listeners:
             # Past the deadline a listener still commits and closes, within close_timeout.
-            listener.join(max(0.0, deadline - time.monotonic()) + self.settings.close_timeout + 1.0)
+            bound = max(0.0, deadline - time.monotonic()) + self.settings.close_timeout + 1.0
+            if not listener.join(bound):
+                unfinished.append(f"{listener.describe()} (did not finish its shutdown)")
         if self.producer is not None:
             self.producer.close(max(1.0, deadline - time.monotonic()))
         hanging = [f"{b.job} on {b.worker} for {b.running_for:.1f} s" for b in self.workers.busy()]
         for listener in self._listeners:
             hanging.extend(f"{job} (async)" for job in listener.running_coroutines())
-        if hanging:
-            self.monitor.publish("shutdown.hanging", jobs=hanging)
+        if hanging or unfinished:
+            self.monitor.publish("shutdown.hanging", jobs=hanging, listeners=unfinished)
         workers_done = self.workers.stop(max(0.0, deadline - time.monotonic()) if hanging else 5.0)
         if self._runner is not None:
             self._runner.stop()
-        clean = not hanging and workers_done
+        clean = not hanging and not unfinished and workers_done
         self.monitor.publish("app.stopped", group_id=self.group_id, clean=clean)
         return clean
 

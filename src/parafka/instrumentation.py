@@ -149,7 +149,10 @@ class LoggingSubscriber:
                 payload.get("stack") or "  (not available)",
             )
         elif event.name == "shutdown.hanging":
-            self._logger.error("shutdown timed out; hanging: %s", event.payload.get("jobs"))
+            self._logger.error(
+                "shutdown timed out; hanging: %s",
+                [*event.payload.get("jobs", ()), *event.payload.get("listeners", ())],
+            )
         elif event.name in self._INFO:
             self._logger.info("%s %s", event.name, _describe(event.payload))
 

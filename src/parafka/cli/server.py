@@ -41,7 +41,8 @@ def load_app(target: str) -> App:
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
 def server(target: str, log_level: str) -> None:
-    """Run an app until SIGINT/SIGTERM (exit status 2 if jobs hung past shutdown_timeout)."""
+    """Run an app until SIGINT/SIGTERM (exit status 2 if jobs or a listener hung past
+    shutdown_timeout)."""
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(threadName)s %(message)s"
     )
