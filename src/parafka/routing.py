@@ -19,9 +19,9 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from parafka.config import mask_secrets, validate_kafka
+from parafka.config import Settings, mask_secrets, validate_kafka
 from parafka.consumer import Consumer
 from parafka.dead_letters import DeadLetterQueue
 from parafka.errors import ConfigurationError
@@ -29,10 +29,7 @@ from parafka.messages import Deserializer, json_deserializer
 from parafka.processing.virtual import VirtualPartitions
 from parafka.topics import TopicConfig
 
-if TYPE_CHECKING:
-    from parafka.app import App
-
-__all__ = ["ConsumerGroup", "Route", "SubscriptionGroup", "is_pattern"]
+__all__ = ["ConsumerGroup", "Route", "RouteRegistry", "SubscriptionGroup", "is_pattern"]
 
 
 def is_pattern(topic: str) -> bool:
@@ -139,10 +136,18 @@ class SubscriptionGroup:
         return found
 
 
+class RouteRegistry(Protocol):
+    """Where a consumer group adds its routes (``parafka.App``; routing never imports it)."""
+
+    settings: Settings
+
+    def _add_route(self, route: Route) -> None: ...
+
+
 class ConsumerGroup:
     """``app.consumer_group(name)``: route topics in a consumer group other than the default."""
 
-    def __init__(self, app: App, group_id: str) -> None:
+    def __init__(self, app: RouteRegistry, group_id: str) -> None:
         if not isinstance(group_id, str) or not group_id.strip():
             raise ConfigurationError(f"consumer group names must be non-empty, got {group_id!r}")
         self._app = app

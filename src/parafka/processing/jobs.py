@@ -8,16 +8,55 @@ the coordinator and the monitor, and returns the jobs that became ready (to enqu
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from parafka.messages import Messages
+
+__all__ = ["ConsumeJob", "DeadLetterJob", "HookJob", "Job", "Partition"]
 
 if TYPE_CHECKING:
     import confluent_kafka
 
-    from parafka.processing.coordinator import Coordinator
+    from parafka.processing.coroutines import CoroutineRunner
+    from parafka.processing.executor import Executor
+    from parafka.routing import Route
 
-__all__ = ["ConsumeJob", "DeadLetterJob", "HookJob", "Job"]
+
+class Partition(Protocol):
+    """What a job needs from its partition's coordinator (``processing.coordinator``
+    implements it; jobs never import the coordinator, which creates them)."""
+
+    route: Route
+    topic: str
+    partition: int
+    group_id: str
+    virtual: bool
+    runner: CoroutineRunner | None
+    executor: Executor
+
+    def clock(self) -> float: ...
+
+    def finished(
+        self,
+        job: ConsumeJob,
+        error: BaseException | None,
+        took: float,
+        setup_failed: bool = False,
+    ) -> list[Job]: ...
+
+    def mark(self, job: ConsumeJob, offset: int) -> bool: ...
+
+    def run_hook(self, job: HookJob) -> list[Job]: ...
+
+    def send_dead_letter(self, job: DeadLetterJob) -> list[Job]: ...
+
+    def user_pause(
+        self, offset: int, timeout: float | None, job: ConsumeJob | None = None
+    ) -> bool: ...
+
+    def user_resume(self) -> None: ...
+
+    def commit_now(self, timeout: float) -> bool: ...
 
 
 class Job:
@@ -25,7 +64,7 @@ class Job:
 
     __slots__ = ("coordinator", "lane", "started_at")
 
-    def __init__(self, coordinator: Coordinator, lane: int) -> None:
+    def __init__(self, coordinator: Partition, lane: int) -> None:
         self.coordinator = coordinator
         self.lane = lane
         self.started_at: float | None = None
@@ -63,7 +102,7 @@ class ConsumeJob(Job):
 
     def __init__(
         self,
-        coordinator: Coordinator,
+        coordinator: Partition,
         lane: int,
         messages: Sequence[confluent_kafka.Message],
         first_offset: int,
@@ -125,7 +164,7 @@ class HookJob(Job):
     __slots__ = ("hook",)
 
     def __init__(
-        self, coordinator: Coordinator, lane: int, hook: Literal["revoked", "shutdown", "eofed"]
+        self, coordinator: Partition, lane: int, hook: Literal["revoked", "shutdown", "eofed"]
     ) -> None:
         super().__init__(coordinator, lane)
         self.hook = hook
