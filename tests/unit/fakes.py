@@ -24,6 +24,9 @@ class FakeMessage:
     def offset(self) -> int:
         return self._offset
 
+    def __len__(self) -> int:  # a confluent-kafka message's len() is its value's size
+        return len(self._value or b"")
+
     def partition(self) -> int:
         return self._partition
 
