@@ -313,11 +313,7 @@ def test_revoke_runs_revoked_once_per_lane_that_had_an_instance() -> None:
 
 
 def test_balanced_packs_keys_by_size_and_keeps_a_busy_key_in_its_lane() -> None:
-    planner = LanePlanner(
-        VirtualPartitions(partitioner=lambda m: m.key, distribution="balanced"),
-        lanes=2,
-        deserializer=parafka.raw_deserializer,
-    )
+    planner = LanePlanner(lanes=2)
     first = planner.plan([b"big"] * 4 + [b"s1", b"s2", b"s3"], [0, 0])
     big_lane = first[0]
     assert first[:4] == [big_lane] * 4

@@ -103,11 +103,7 @@ class Coordinator:
         # guarded by _lock:
         self._tracker = OffsetTracker()
         self._lanes = [Lane(index, keyed=vp is not None) for index in range(count)]
-        planner = (
-            LanePlanner(vp, count, route.deserializer)
-            if vp is not None and vp.distribution == "balanced"
-            else None
-        )
+        planner = LanePlanner(count) if vp is not None and vp.distribution == "balanced" else None
         self._distributor = Distributor(self._lanes, planner, self._failed_key_locked)
         self._size = 0  # messages queued in lanes and waiting in the distributor
         #: Queued messages before the listener pauses the partition: per lane, since one

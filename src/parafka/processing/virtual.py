@@ -2,7 +2,7 @@
 
 ``VirtualPartitions`` is the route option. :func:`stable_hash` is the default reducer (the same
 value gives the same lane in every process, whatever ``PYTHONHASHSEED``). :class:`LanePlanner`
-decides lanes for a fetched chunk; it is a plain object used under the coordinator's lock.
+plans ``balanced`` lanes; it is a plain object used under the coordinator's lock.
 """
 
 from __future__ import annotations
@@ -11,13 +11,10 @@ import zlib
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from parafka.errors import ConfigurationError
 from parafka.messages import Message
-
-if TYPE_CHECKING:
-    import confluent_kafka
 
 __all__ = ["LanePlanner", "VirtualPartitions", "stable_hash"]
 
@@ -79,33 +76,21 @@ class VirtualPartitions:
 
 
 class LanePlanner:
-    """Assigns each message of a chunk to a lane. Not thread-safe: used under a lock.
+    """``balanced`` distribution: packs each fetch's key groups by size onto the least loaded
+    lanes. Not thread-safe: used under the coordinator's lock.
 
-    For ``balanced`` it remembers how many messages of each key are queued or running per lane
-    (``release`` is called when they finish), so a key is never in two lanes at once.
+    It remembers how many messages of each key are queued or running per lane (``release`` is
+    called when they finish or are dropped), so a key is never in two lanes at once.
+    (``consistent`` needs no state: its lanes are computed with the keys, in ``intake``.)
     """
 
-    def __init__(
-        self, options: VirtualPartitions, lanes: int, deserializer: Callable[[Message], Any]
-    ) -> None:
-        self._options = options
+    def __init__(self, lanes: int) -> None:
         self.lanes = lanes
-        self._deserializer = deserializer
         self._pending: dict[Hashable, tuple[int, int]] = {}  # key -> (lane, messages pending)
-
-    def keys(self, chunk: Sequence[confluent_kafka.Message]) -> list[Hashable]:
-        """The partitioner's key of every message; raises what the partitioner raises."""
-        partitioner, deserializer = self._options.partitioner, self._deserializer
-        return [partitioner(Message(raw, deserializer)) for raw in chunk]
 
     def plan(self, keys: Sequence[Hashable], loads: Sequence[int]) -> list[int]:
         """A lane for every key (``loads``: messages queued or running per lane)."""
-        if self._options.distribution == "consistent":
-            reducer, lanes = self._options.reducer, self.lanes
-            return [reducer(key) % lanes for key in keys]
-        return self._balanced(keys, list(loads))
-
-    def _balanced(self, keys: Sequence[Hashable], loads: list[int]) -> list[int]:
+        loads = list(loads)
         sizes = Counter(keys)
         chosen: dict[Hashable, int] = {}
         for key, size in sizes.items():
@@ -125,8 +110,6 @@ class LanePlanner:
 
     def release(self, keys: Sequence[Hashable]) -> None:
         """Messages with these keys finished (or were dropped); forget idle keys."""
-        if self._options.distribution != "balanced":
-            return
         for key, count in Counter(keys).items():
             entry = self._pending.get(key)
             if entry is None:
