@@ -51,22 +51,34 @@ def keyed(first: int, keys: list[bytes | None]) -> list[Any]:
 
 
 def make(
-    vp: VirtualPartitions, clock: Clock | None = None, events: list[Event] | None = None
+    vp: VirtualPartitions,
+    clock: Clock | None = None,
+    events: list[Event] | None = None,
+    consumer: type[parafka.Consumer] = Recorder,
+    dead_letter_queue: parafka.DeadLetterQueue | None = None,
+    **settings: Any,
 ) -> Coordinator:
     route = Route(
         topic="t",
-        consumer=Recorder,
+        consumer=consumer,
         group_id="g",
         subscription_group="default",
         virtual_partitions=vp,
+        dead_letter_queue=dead_letter_queue,
     )
     monitor = Monitor()
     if events is not None:
         monitor.subscribe("*", events.append)
+    options: dict[str, Any] = {
+        "concurrency": 4,
+        "max_messages": 100,
+        "pause_timeout": 1.0,
+        "pause_max_timeout": 2.0,
+    }
     return Coordinator(
         route,
         0,
-        Settings(concurrency=4, max_messages=100, pause_timeout=1.0, pause_max_timeout=2.0),
+        Settings(**{**options, **settings}),
         monitor,
         notify=lambda _c: None,
         on_critical=lambda _e: None,
@@ -159,26 +171,9 @@ def test_a_raising_partitioner_runs_that_message_alone_in_order() -> None:
 def dlq_route_coordinator(
     vp: VirtualPartitions, events: list[Event], max_messages: int = 100
 ) -> Coordinator:
-    route = Route(
-        topic="t",
-        consumer=Recorder,
-        group_id="g",
-        subscription_group="default",
-        virtual_partitions=vp,
-        dead_letter_queue=parafka.DeadLetterQueue(topic=None, max_retries=1),
-    )
-    monitor = Monitor()
-    monitor.subscribe("*", events.append)
     clock = Clock()
-    coordinator = Coordinator(
-        route,
-        0,
-        Settings(concurrency=4, max_messages=max_messages, pause_timeout=1.0),
-        monitor,
-        notify=lambda _c: None,
-        on_critical=lambda _e: None,
-        clock=clock,
-    )
+    dlq = parafka.DeadLetterQueue(topic=None, max_retries=1)
+    coordinator = make(vp, clock, events, dead_letter_queue=dlq, max_messages=max_messages)
     coordinator.test_clock = clock  # type: ignore[attr-defined]
     return coordinator
 
@@ -378,22 +373,7 @@ def test_a_pause_in_one_lane_never_drops_or_skips_another_lanes_messages(
         reducer=lambda k: 0 if k == b"slow" else 1,
         distribution=distribution,  # type: ignore[arg-type]
     )
-    route = Route(
-        topic="t",
-        consumer=Pauser,
-        group_id="g",
-        subscription_group="default",
-        virtual_partitions=vp,
-    )
-    c = Coordinator(
-        route,
-        0,
-        Settings(concurrency=2, max_messages=2, pause_timeout=1.0),
-        Monitor(),
-        notify=lambda _c: None,
-        on_critical=lambda _e: None,
-        clock=clock,
-    )
+    c = make(vp, clock, consumer=Pauser, concurrency=2, max_messages=2)
     keys = [b"slow" if i % 2 == 0 else b"fast" for i in range(12)]  # slow: even offsets
     jobs = c.fetched(keyed(0, keys))
     slow = next(j for j in jobs if isinstance(j, ConsumeJob) and j.messages[0].key() == b"slow")
