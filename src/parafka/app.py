@@ -27,7 +27,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from types import FrameType
-from typing import Any
+from typing import Any, ClassVar
 
 from parafka.config import Settings, mask_secrets, validate_kafka
 from parafka.connection.client import LIBRDKAFKA_LOG, redact_secrets_of
@@ -49,6 +49,11 @@ __all__ = ["App"]
 
 class App:
     """A parafka application: see the README for every setting."""
+
+    #: The module the CLI is importing (``parafka server|info MODULE:APP``), else None. While it
+    #: is set, :meth:`start` and :meth:`run` refuse: a module that starts its app when imported
+    #: would run it inside ``parafka info``. Set and cleared by the CLI on the main thread.
+    _importing: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -193,6 +198,7 @@ class App:
 
     def start(self) -> None:
         """Start the workers and listeners in background threads and return."""
+        self._refuse_while_imported()
         with self._shutdown_lock:
             if self._state != "new":
                 raise ConfigurationError(f"the app was already started (it is {self._state})")
@@ -268,6 +274,7 @@ class App:
     def run(self) -> None:
         """Start, block until SIGINT/SIGTERM or ``stop()``, shut down; exit 2 if jobs or a
         listener hung."""
+        self._refuse_while_imported()
         self._install_signals()
         self.start()
         while not self._stop_requested.wait(0.2):
@@ -277,6 +284,13 @@ class App:
             sys.exit(2)
         if self.critical_error is not None:
             sys.exit(1)
+
+    def _refuse_while_imported(self) -> None:
+        if App._importing is not None:
+            raise ConfigurationError(
+                f"module {App._importing!r} starts its app while being imported; put app.run() "
+                f'under `if __name__ == "__main__":` so that parafka server/info can import it'
+            )
 
     @property
     def running(self) -> bool:

@@ -7,7 +7,8 @@ import click
 from parafka import __version__
 from parafka.cli.broker import broker
 from parafka.cli.demo import demo
-from parafka.cli.server import info, server
+from parafka.cli.info import info
+from parafka.cli.server import server
 from parafka.cli.topics import topics
 
 

@@ -1,35 +1,16 @@
-"""``parafka server module:app`` and ``parafka info module:app``."""
+"""``parafka server module:app``: run an app until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
 import sys
 
 import click
 
-from parafka.app import App
-from parafka.config import mask_secrets
-from parafka.connection.client import client_config
+from parafka.cli.loading import debug_option, load_app
 from parafka.errors import ParafkaError
 
-
-def load_app(target: str) -> App:
-    """Import ``module:attribute`` (the current directory is importable) and return the App."""
-    module_name, sep, attribute = target.partition(":")
-    if not sep or not module_name or not attribute:
-        raise click.BadParameter(f"{target!r} is not MODULE:ATTRIBUTE, e.g. shop.consumers:app")
-    if os.getcwd() not in sys.path:
-        sys.path.insert(0, os.getcwd())
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise click.BadParameter(f"cannot import {module_name!r}: {exc}") from exc
-    app = getattr(module, attribute, None)
-    if not isinstance(app, App):
-        raise click.BadParameter(f"{target} is {type(app).__name__}, not a parafka.App")
-    return app
+__all__ = ["server"]
 
 
 @click.command()
@@ -40,32 +21,21 @@ def load_app(target: str) -> App:
     show_default=True,
     type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
 )
-def server(target: str, log_level: str) -> None:
-    """Run an app until SIGINT/SIGTERM (exit status 2 if jobs or a listener hung past
-    shutdown_timeout)."""
+@debug_option
+def server(target: str, log_level: str, debug: bool) -> None:
+    """Run an app until SIGINT/SIGTERM.
+
+    Exit status: 0 after a clean stop; 1 after a critical error; 2 if the app cannot be loaded
+    or configured, or if jobs or a listener hung past shutdown_timeout.
+    """
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(threadName)s %(message)s"
     )
-    app = load_app(target)
+    app = load_app(target, debug=debug)
     try:
         app.run()
     except ParafkaError as exc:
+        if debug:
+            raise
         click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-
-
-@click.command()
-@click.argument("target", metavar="MODULE:APP")
-def info(target: str) -> None:
-    """Print an app's routing: groups, connections, topics, consumers, settings (masked)."""
-    app = load_app(target)
-    click.echo(f"settings: {app.settings}")
-    for group in app.subscription_groups():
-        config = mask_secrets(client_config({**app.kafka, **group.kafka}, group.group_id))
-        config.pop("logger", None)
-        click.echo(f"consumer group {group.group_id!r}, subscription group {group.name!r}:")
-        click.echo(f"  kafka: {config}")
-        for route in group.routes:
-            consumer = f"{route.consumer.__module__}.{route.consumer.__qualname__}"
-            options = "manual offsets" if route.manual_offset_management else "automatic offsets"
-            click.echo(f"  topic {route.topic!r} -> {consumer} ({options})")
+        sys.exit(2)

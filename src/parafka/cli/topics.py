@@ -10,7 +10,7 @@ import click
 from confluent_kafka import KafkaException
 
 from parafka import topics as declarative
-from parafka.cli.server import load_app
+from parafka.cli.loading import debug_option, load_app
 from parafka.errors import ParafkaError
 
 
@@ -21,9 +21,10 @@ def topics() -> None:
 
 @topics.command()
 @click.argument("target", metavar="MODULE:APP")
-def plan(target: str) -> None:
+@debug_option
+def plan(target: str, debug: bool) -> None:
     """Show what `migrate` would change (nothing is changed)."""
-    changes = _run(lambda: declarative.plan(load_app(target)))
+    changes = _run(lambda: declarative.plan(load_app(target, debug=debug)))
     for change in changes:
         click.echo(str(change))
     if not changes:
@@ -32,9 +33,10 @@ def plan(target: str) -> None:
 
 @topics.command()
 @click.argument("target", metavar="MODULE:APP")
-def migrate(target: str) -> None:
+@debug_option
+def migrate(target: str, debug: bool) -> None:
     """Create missing topics, grow partitions, set declared settings (never deletes)."""
-    done = _run(lambda: declarative.apply(load_app(target)))
+    done = _run(lambda: declarative.apply(load_app(target, debug=debug)))
     for change in done:
         click.echo(f"done: {change}")
     if not done:
@@ -43,21 +45,25 @@ def migrate(target: str) -> None:
 
 @topics.command(name="list")
 @click.argument("target", metavar="MODULE:APP")
-def list_(target: str) -> None:
+@debug_option
+def list_(target: str, debug: bool) -> None:
     """List the cluster's topics with partition counts; * marks declared ones."""
-    for name, partitions, is_declared in _run(lambda: declarative.listing(load_app(target))):
+    for name, partitions, is_declared in _run(
+        lambda: declarative.listing(load_app(target, debug=debug))
+    ):
         click.echo(f"{'*' if is_declared else ' '} {name} ({partitions} partitions)")
 
 
 @topics.command()
 @click.argument("target", metavar="MODULE:APP")
 @click.option("--delete", "confirmed", is_flag=True, help="Confirm: really delete them.")
-def delete(target: str, confirmed: bool) -> None:
+@debug_option
+def delete(target: str, confirmed: bool, debug: bool) -> None:
     """Delete the app's declared topics (only with --delete)."""
     if not confirmed:
         click.echo("refusing to delete anything without --delete", err=True)
         sys.exit(2)
-    for name in _run(lambda: declarative.delete(load_app(target))):
+    for name in _run(lambda: declarative.delete(load_app(target, debug=debug))):
         click.echo(f"deleted {name}")
 
 
