@@ -97,3 +97,15 @@ def test_server_names_a_bad_target(tmp_path: Path) -> None:
     result = parafka_cli("server", "notanapp:app", cwd=tmp_path)
     assert result.returncode == 2
     assert "notanapp:app is int, not a parafka.App instance" in result.stderr
+
+
+def test_server_reports_a_configuration_error_at_start_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "noroutes.py").write_text(
+        "import parafka\napp = parafka.App(kafka={'bootstrap.servers': '127.0.0.1:9'})\n"
+    )
+    result = parafka_cli("server", "noroutes:app", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "error: no topics are routed: call app.topic(...) first"
+    )
+    assert "Traceback" not in result.stderr

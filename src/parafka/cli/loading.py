@@ -24,7 +24,7 @@ from parafka.errors import ConfigurationError
 
 __all__ = ["AppLoadError", "debug_option", "load_app"]
 
-_PARAFKA_DIR = str(Path(parafka.__file__).resolve().parent)
+_PARAFKA_DIR = Path(parafka.__file__).resolve().parent
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,15 +49,17 @@ class AppLoadError(click.ClickException):
         click.echo(f"error: {self.format_message()}", err=True)
 
 
+def _is_users(filename: str) -> bool:
+    """False for frames of the import machinery and of parafka itself."""
+    if filename.startswith("<frozen "):
+        return False
+    path = Path(filename).resolve()
+    return path.parent.name != "importlib" and not path.is_relative_to(_PARAFKA_DIR)
+
+
 def _where(exc: BaseException) -> str:
     """`` (at file:line)``: the innermost frame of the user's code in ``exc``'s traceback."""
-    frames = [
-        frame
-        for frame in traceback.extract_tb(exc.__traceback__)
-        if not frame.filename.startswith("<frozen ")
-        and not str(Path(frame.filename).resolve()).startswith(_PARAFKA_DIR)
-        and "importlib" not in frame.filename
-    ]
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if _is_users(f.filename)]
     return f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
 
 
