@@ -27,7 +27,7 @@ import time
 import traceback
 from collections.abc import Mapping
 from types import FrameType
-from typing import Any
+from typing import Any, Self
 
 from parafka.config import Settings, mask_secrets, validate_kafka
 from parafka.connection.client import LIBRDKAFKA_LOG, redact_secrets_of
@@ -126,7 +126,7 @@ class App:
         kafka_prefix: str = DEFAULT_KAFKA_PREFIX,
         environ: Mapping[str, str] | None = None,
         **overrides: Any,
-    ) -> App:
+    ) -> Self:
         """An app whose settings come from environment variables (``environ``, default
         ``os.environ``), then from ``overrides``, then from the defaults.
 
