@@ -27,13 +27,21 @@ import time
 import traceback
 from collections.abc import Mapping
 from types import FrameType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from parafka.config import Settings, mask_secrets, validate_kafka
 from parafka.connection.client import LIBRDKAFKA_LOG, redact_secrets_of
 from parafka.connection.listener import Listener
 from parafka.consumer import Consumer
 from parafka.dead_letters import DeadLetterQueue
+from parafka.environment import (
+    DEFAULT_KAFKA_PREFIX,
+    DEFAULT_PREFIX,
+    OTHER_VARIABLES,
+    app_arguments,
+    kafka_from_env,
+    settings_from_env,
+)
 from parafka.errors import ConfigurationError
 from parafka.instrumentation import LoggingSubscriber, Monitor
 from parafka.messages import Deserializer, json_deserializer
@@ -114,6 +122,56 @@ class App:
         self._runner: CoroutineRunner | None = None
         #: The app's shared producer (created at start): dead letters and ``Consumer.produce``.
         self.producer: SharedProducer | None = None
+
+    @classmethod
+    def from_env(
+        cls,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        kafka_prefix: str = DEFAULT_KAFKA_PREFIX,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Self:
+        """An app whose settings come from environment variables (``environ``, default
+        ``os.environ``), then from ``overrides``, then from the defaults.
+
+        ``<prefix><SETTING>`` sets an App setting (``PARAFKA_CONCURRENCY=8``), converted to the
+        setting's type (``none`` for an optional one, ``true``/``false`` for a flag, comma-
+        separated ``module.Class`` for ``critical_errors``). ``<kafka_prefix><NAME>`` sets a
+        librdkafka setting (``KAFKA_BOOTSTRAP_SERVERS`` -> ``bootstrap.servers``, ``__`` for a
+        literal ``_``). Keyword arguments win over the environment; ``kafka=`` wins key by key
+        over the ``KAFKA_`` variables. A value that does not convert, a librdkafka name or value
+        that librdkafka refuses, and a ``<prefix>`` variable that names no setting are
+        :class:`ConfigurationError` naming the variable (secret values masked).
+        """
+        environ = os.environ if environ is None else environ
+        settings = settings_from_env(app_arguments(cls.__init__), environ, prefix, kafka_prefix)
+        kafka = kafka_from_env(environ, kafka_prefix)
+        explicit_kafka = overrides.pop("kafka", None) or {}
+        if not isinstance(explicit_kafka, Mapping):
+            raise ConfigurationError(
+                "App.from_env(kafka=...) must be a dict of librdkafka settings"
+            )
+        settings.update(overrides)
+        kafka = {**kafka, **explicit_kafka}
+        if not str(kafka.get("bootstrap.servers", "")).strip():
+            raise ConfigurationError(
+                f"App.from_env: no 'bootstrap.servers': set {kafka_prefix}BOOTSTRAP_SERVERS "
+                "(e.g. 127.0.0.1:9092) or pass kafka={'bootstrap.servers': ...}"
+            )
+        try:
+            return cls(kafka=kafka, **settings)
+        except ConfigurationError as exc:
+            used = sorted(
+                variable
+                for variable in environ
+                if variable.startswith((prefix, kafka_prefix)) and variable not in OTHER_VARIABLES
+            )
+            if not used:
+                raise
+            raise ConfigurationError(
+                f"{exc} (read from the environment: {', '.join(used)})"
+            ) from exc
 
     def __repr__(self) -> str:
         return (
