@@ -120,7 +120,7 @@ def test_inconsistent_start_options_fail_before_anything_runs(
 @pytest.mark.parametrize(
     ("args", "problem"),
     [
-        (["--scram-user", "alice"], "NAME:PASSWORD"),
+        (["--scram-user", "alice:"], "NAME:PASSWORD"),
         (["--ssl-key", "server.key"], "--ssl-certificate is missing"),
         (["--ssl-certificate", "server.pem"], "--ssl-key is missing"),
     ],

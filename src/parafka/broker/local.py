@@ -7,6 +7,18 @@ directory (fresh at every start) and the logs. ``<home>`` is ``$PARAFKA_HOME``, 
 Start and stop of one name hold a file lock, so concurrent commands do not race. The broker runs
 in its own session and is not a child of the command that started it (a shell in between exits
 at once), so it outlives that command and nothing has to reap it.
+
+Hardening, since the directory holds a private key and the tools see passwords:
+
+- the broker directories are created mode 0700 (a symlink in their place is refused) and every
+  file parafka writes there is created afresh with ``O_CREAT | O_EXCL | O_NOFOLLOW``, mode 0600,
+  so a planted link cannot redirect a write;
+- SCRAM passwords reach ``kafka-storage format`` through a Java argument file (``java @file``,
+  mode 0600, deleted after the format), never through a command line that ``ps`` shows;
+- a free port that another process takes between choosing it and the broker binding it makes the
+  broker exit with "failed to bind": the start is retried with new free ports (bounded);
+- the broker is ready when the metadata answered on its port carry the cluster id it was just
+  formatted with (a fresh random one per start), so another Kafka on that port is an error.
 """
 
 from __future__ import annotations
@@ -22,7 +34,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from parafka.broker.jars import file_lock, resolve_jars
+from parafka.broker.jars import check_kafka_version, file_lock, resolve_jars
 from parafka.broker.java import find_java
 from parafka.broker.ports import HOST, accepts_connections, free_ports, require_free
 from parafka.broker.security import (
@@ -39,6 +51,9 @@ DEFAULT_KAFKA_VERSION = "4.1.1"
 DEFAULT_START_TIMEOUT = 120.0
 DEFAULT_STOP_TIMEOUT = 30.0
 _KILL_WAIT = 10.0
+#: Starts tried when a port chosen free is taken before the broker binds it.
+PORT_ATTEMPTS = 3
+_BIND_FAILURE_RE = re.compile(r"failed to bind to [^\s:]+:(\d+)")
 _ERROR_RE = re.compile(r"\b(ERROR|FATAL)\b|Exception\b|^Error:")
 
 _LOG4J2 = """status = warn
@@ -139,6 +154,8 @@ class BrokerInfo:
     ssl_bootstrap: str | None = None
     #: Names of the SCRAM users seeded at start (never their passwords).
     scram_users: tuple[str, ...] = ()
+    #: The cluster id the data directory was formatted with (random at every start).
+    cluster_id: str | None = None
 
     @property
     def sasl_mechanism(self) -> str | None:
@@ -236,10 +253,14 @@ class LocalBroker:
         those SCRAM-SHA-512 users log in (on ``sasl_port``, else a free port); ``ssl`` opens an
         SSL listener with that certificate (on ``ssl_port``, else a free port).
 
+        Ports left out are chosen free; if another process takes one of them before the broker
+        binds it, the start is tried again with new ports (up to :data:`PORT_ATTEMPTS` times).
+
         Raises :class:`BrokerAlreadyRunning` if this name already runs, and another
-        :class:`BrokerError` naming the cause when an option, Java, Maven, a port or the broker
-        fails.
+        :class:`BrokerError` naming the cause when an option (``kafka_version`` must be a
+        release such as ``4.1.1``, 4.1 or newer), Java, Maven, a port or the broker fails.
         """
+        kafka_version = check_kafka_version(kafka_version)
         users = check_users(scram_users)
         if sasl_port is not None and not users:
             raise BrokerError("a SASL port was given but no SCRAM user: add at least one user")
@@ -248,43 +269,74 @@ class LocalBroker:
         if ssl is not None and not isinstance(ssl, SslCertificate):
             raise BrokerError(f"ssl must be an SslCertificate(certificate, key), got {ssl!r}")
         keystore_pem = ssl.keystore_pem() if ssl is not None else None
+        wanted = {
+            "broker": port,
+            "controller": controller_port,
+            **({"SASL": sasl_port} if users else {}),
+            **({"SSL": ssl_port} if keystore_pem is not None else {}),
+        }
+        private_directory(self._lock_file.parent)
         with file_lock(self._lock_file):
             running = self.status()
             if running is not None:
                 raise BrokerAlreadyRunning(self.name, running.bootstrap, running.pid)
             java = find_java()
             lib = resolve_jars(self.home, kafka_version)
-            ports = _ports(
-                {
-                    "broker": port,
-                    "controller": controller_port,
-                    **({"SASL": sasl_port} if users else {}),
-                    **({"SSL": ssl_port} if keystore_pem is not None else {}),
-                }
-            )
-            self._prepare(ports, overrides or {}, keystore_pem)
-            self._format(java.executable, lib, users)
-            pid = self._launch(java.executable, lib)
-            info = BrokerInfo(
-                name=self.name,
-                pid=pid,
-                bootstrap=f"{HOST}:{ports['broker']}",
-                port=ports["broker"],
-                controller_port=ports["controller"],
-                kafka_version=kafka_version,
-                directory=str(self.directory),
-                started_at=time.time(),
-                sasl_bootstrap=f"{HOST}:{ports['SASL']}" if "SASL" in ports else None,
-                ssl_bootstrap=f"{HOST}:{ports['SSL']}" if "SSL" in ports else None,
-                scram_users=tuple(user.name for user in users),
-            )
-            self._record_and_wait(info, timeout)
-            return info
+            for attempt in range(1, PORT_ATTEMPTS + 1):
+                ports = _ports(wanted)
+                chosen = {ports[what] for what, asked in wanted.items() if asked is None}
+                try:
+                    return self._start_once(
+                        java.executable,
+                        lib,
+                        kafka_version,
+                        ports,
+                        overrides or {},
+                        keystore_pem,
+                        users,
+                        timeout,
+                    )
+                except _PortTaken as exc:
+                    if exc.port not in chosen or attempt == PORT_ATTEMPTS:
+                        raise
+            raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _start_once(
+        self,
+        java: str,
+        lib: Path,
+        kafka_version: str,
+        ports: Mapping[str, int],
+        overrides: Mapping[str, str],
+        keystore_pem: str | None,
+        users: tuple[ScramUser, ...],
+        timeout: float,
+    ) -> BrokerInfo:
+        """Prepare, format, launch and wait for the broker on these ports (one attempt)."""
+        self._prepare(ports, overrides, keystore_pem)
+        cluster_id = self._format(java, lib, users)
+        pid = self._launch(java, lib)
+        info = BrokerInfo(
+            name=self.name,
+            pid=pid,
+            bootstrap=f"{HOST}:{ports['broker']}",
+            port=ports["broker"],
+            controller_port=ports["controller"],
+            kafka_version=kafka_version,
+            directory=str(self.directory),
+            started_at=time.time(),
+            sasl_bootstrap=f"{HOST}:{ports['SASL']}" if "SASL" in ports else None,
+            ssl_bootstrap=f"{HOST}:{ports['SSL']}" if "SSL" in ports else None,
+            scram_users=tuple(user.name for user in users),
+            cluster_id=cluster_id,
+        )
+        self._record_and_wait(info, timeout)
+        return info
 
     def _record_and_wait(self, info: BrokerInfo, timeout: float) -> None:
         """Write the state file of a launched broker and wait until it answers; if it does
         not, stop it and forget it (the error is re-raised)."""
-        self._state_file.write_text(json.dumps(asdict(info), indent=2))
+        write_private(self._state_file, json.dumps(asdict(info), indent=2))
         try:
             self._wait_ready(info, timeout)
         except BaseException:
@@ -298,17 +350,18 @@ class LocalBroker:
         data_dir = self.directory / "data"
         logs_dir = self.directory / "logs"
         keystore = self.directory / "keystore.pem"
+        private_directory(self.directory)
         for stale in (data_dir, logs_dir):
-            if stale.exists():
+            if stale.is_symlink():
+                stale.unlink()
+            elif stale.exists():
                 shutil.rmtree(stale)
-        keystore.unlink(missing_ok=True)
-        data_dir.mkdir(parents=True)
-        logs_dir.mkdir(parents=True)
+        private_directory(data_dir)
+        private_directory(logs_dir)
         if keystore_pem is not None:
-            # The private key: readable by this user only.
-            fd = os.open(keystore, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(keystore_pem)
+            write_private(keystore, keystore_pem)  # the private key
+        else:
+            keystore.unlink(missing_ok=True)
         properties = server_properties(
             port=ports["broker"],
             controller_port=ports["controller"],
@@ -319,10 +372,12 @@ class LocalBroker:
             keystore=keystore if keystore_pem is not None else None,
         )
         lines = [f"{key}={value}" for key, value in properties.items()]
-        (self.directory / "server.properties").write_text("\n".join(lines) + "\n")
-        (self.directory / "log4j2.properties").write_text(_LOG4J2)
+        write_private(self.directory / "server.properties", "\n".join(lines) + "\n")
+        write_private(self.directory / "log4j2.properties", _LOG4J2)
 
     def _java_command(self, java: str, lib: Path, *args: str) -> list[str]:
+        """``java <options> -cp lib/* <args>``; an ``@file`` in ``args`` is a Java argument
+        file (the launcher reads the main class and its arguments from it)."""
         return [
             java,
             "-Xms256m",
@@ -335,25 +390,39 @@ class LocalBroker:
             *args,
         ]
 
-    def _format(self, java: str, lib: Path, users: tuple[ScramUser, ...]) -> None:
-        """Format a fresh data directory, seeding the SCRAM users' credentials."""
-        config = str(self.directory / "server.properties")
-        cluster_id = self._run_tool(java, lib, "kafka.tools.StorageTool", "random-uuid").split()[-1]
-        scram = [arg for user in users for arg in ("--add-scram", user.storage_argument())]
-        self._run_tool(
-            java,
-            lib,
-            "kafka.tools.StorageTool",
-            "format",
-            "-t",
-            cluster_id,
-            "-c",
-            config,
-            *scram,
-            secrets=[user.password for user in users],
-        )
+    def _format(self, java: str, lib: Path, users: tuple[ScramUser, ...]) -> str:
+        """Format a fresh data directory with a new random cluster id (returned), seeding the
+        SCRAM users' credentials.
 
-    def _run_tool(self, java: str, lib: Path, *args: str, secrets: Iterable[str] = ()) -> str:
+        The passwords go into a Java argument file (mode 0600, deleted afterwards), so the
+        storage tool's command line names that file and no password.
+        """
+        tool = "kafka.tools.StorageTool"
+        config = str(self.directory / "server.properties")
+        cluster_id = self._run_tool(java, lib, [tool, "random-uuid"], "random-uuid").split()[-1]
+        if not _CLUSTER_ID_RE.fullmatch(cluster_id):
+            raise BrokerStartFailed(
+                f"StorageTool random-uuid printed no cluster id: {cluster_id!r:.80}"
+            )
+        scram = [arg for user in users for arg in ("--add-scram", user.storage_argument())]
+        arguments = [tool, "format", "-t", cluster_id, "-c", config, *scram]
+        argfile = self.directory / "format.args"
+        write_private(argfile, "".join(java_argfile_line(arg) for arg in arguments))
+        try:
+            self._run_tool(
+                java,
+                lib,
+                [f"@{argfile}"],
+                "StorageTool format",
+                secrets=[user.password for user in users],
+            )
+        finally:
+            argfile.unlink(missing_ok=True)
+        return cluster_id
+
+    def _run_tool(
+        self, java: str, lib: Path, args: list[str], what: str, secrets: Iterable[str] = ()
+    ) -> str:
         command = self._java_command(java, lib, *args)
         completed = subprocess.run(
             command, capture_output=True, text=True, timeout=120, check=False
@@ -364,7 +433,7 @@ class LocalBroker:
                 output = output.replace(secret, "***")
             tail = output.splitlines()[-20:]
             raise BrokerStartFailed(
-                f"{args[0]} {args[1]} failed (exit {completed.returncode}):\n" + "\n".join(tail)
+                f"{what} failed (exit {completed.returncode}):\n" + "\n".join(tail)
             )
         return completed.stdout
 
@@ -394,26 +463,45 @@ class LocalBroker:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not _alive(info.pid):
-                raise BrokerStartFailed(
+                message = (
                     f"the Kafka broker {self.name!r} exited while starting.\n"
                     f"{self.failure_report()}"
                 )
+                taken = self._port_it_could_not_bind()
+                if taken is not None:
+                    raise _PortTaken(message, taken)
+                raise BrokerStartFailed(message)
             secured = [
                 int(address.rsplit(":", 1)[1])
                 for address in (info.sasl_bootstrap, info.ssl_bootstrap)
                 if address is not None
             ]
-            if (
-                accepts_connections(info.port)
-                and all(accepts_connections(port) for port in secured)
-                and _answers_metadata(info.bootstrap)
+            if accepts_connections(info.port) and all(
+                accepts_connections(port) for port in secured
             ):
-                return
+                answered = _cluster_id(info.bootstrap)
+                if answered is not None and info.cluster_id not in (None, answered):
+                    raise BrokerStartFailed(
+                        f"another Kafka answers on {info.bootstrap} (cluster id {answered}), not "
+                        f"the broker {self.name!r} just started (cluster id {info.cluster_id}): "
+                        "stop that process or start on another --port"
+                    )
+                if answered is not None:
+                    return
             time.sleep(0.2)
         raise BrokerStartFailed(
             f"the Kafka broker {self.name!r} did not accept clients on {info.bootstrap} within "
             f"{timeout:.0f} s.\n{self.failure_report()}"
         )
+
+    def _port_it_could_not_bind(self) -> int | None:
+        """The port named by the broker's "failed to bind" error, if it logged one."""
+        try:
+            console = self._console_log.read_text(errors="replace")
+        except OSError:
+            return None
+        match = _BIND_FAILURE_RE.search(console)
+        return int(match[1]) if match else None
 
     def restart(self, previous: BrokerInfo, timeout: float = DEFAULT_START_TIMEOUT) -> BrokerInfo:
         """Start again a broker that was stopped by a signal (for fault injection): the same
@@ -423,13 +511,15 @@ class LocalBroker:
             running = self.status()
             if running is not None:
                 raise BrokerAlreadyRunning(self.name, running.bootstrap, running.pid)
-            if not (self.directory / "data" / "meta.properties").is_file():
+            meta = self.directory / "data" / "meta.properties"
+            if not meta.is_file():
                 raise BrokerError(f"the broker {self.name!r} has no data directory to restart")
             java = find_java()
-            lib = resolve_jars(self.home, previous.kafka_version)
+            lib = resolve_jars(self.home, check_kafka_version(previous.kafka_version))
             # Kafka binds with SO_REUSEADDR, so the ports' TIME_WAIT sockets do not stop it.
             pid = self._launch(java.executable, lib)
-            info = replace(previous, pid=pid, started_at=time.time())
+            cluster_id = _formatted_cluster_id(meta) or previous.cluster_id
+            info = replace(previous, pid=pid, started_at=time.time(), cluster_id=cluster_id)
             self._record_and_wait(info, timeout)
             return info
 
@@ -475,6 +565,57 @@ class LocalBroker:
             return None
 
 
+class _PortTaken(BrokerStartFailed):
+    """The broker exited because ``port`` was already bound when it tried to listen."""
+
+    def __init__(self, message: str, port: int) -> None:
+        super().__init__(message)
+        self.port = port
+
+
+_CLUSTER_ID_RE = re.compile(r"[A-Za-z0-9_-]{22}")
+
+
+def private_directory(path: Path) -> None:
+    """Create ``path`` (and missing parents) and make it mode 0700; refuse a symlink."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.is_symlink() or not path.is_dir():
+        raise BrokerError(f"{path} must be a directory, not a symbolic link or a file")
+    os.chmod(path, 0o700)
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a new file ``path``, mode 0600: whatever was at ``path`` (a file or a
+    symbolic link) is removed first and the file is created with ``O_EXCL | O_NOFOLLOW``, so
+    the write never goes through a link."""
+    path.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(path, flags, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def java_argfile_line(argument: str) -> str:
+    """``argument`` as one line of a Java launcher argument file: double-quoted, with ``\\``
+    and ``"`` escaped (the launcher unescapes both inside quotes)."""
+    if "\n" in argument or "\r" in argument:
+        raise BrokerError("an argument of a Java argument file cannot contain a line break")
+    escaped = argument.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"\n'
+
+
+def _formatted_cluster_id(meta: Path) -> str | None:
+    """The ``cluster.id`` of a formatted data directory's ``meta.properties``."""
+    try:
+        for line in meta.read_text().splitlines():
+            key, sep, value = line.partition("=")
+            if sep and key.strip() == "cluster.id":
+                return value.strip()
+    except OSError:
+        return None
+    return None
+
+
 def _ports(wanted: Mapping[str, int | None]) -> dict[str, int]:
     """Each listener's port: the one asked for (checked free and distinct) or a free one."""
     given = {what: port for what, port in wanted.items() if port is not None}
@@ -516,12 +657,16 @@ def _is_our_broker(pid: int, directory: Path) -> bool:
     return b"kafka.Kafka" in cmdline and str(directory / "server.properties").encode() in cmdline
 
 
-def _answers_metadata(bootstrap: str) -> bool:
+def _cluster_id(bootstrap: str) -> str | None:
+    """The cluster id in the metadata that ``bootstrap`` answers, or None if it does not
+    answer (yet) with at least one broker."""
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 0})
     try:
         metadata = admin.list_topics(timeout=2.0)
     except Exception:  # any failure means "not ready yet"
-        return False
-    return bool(metadata.brokers)
+        return None
+    if not metadata.brokers:
+        return None
+    return str(metadata.cluster_id) if metadata.cluster_id else None

@@ -3,9 +3,10 @@
 Pure: validation and the broker settings they need; :class:`~parafka.broker.LocalBroker` writes
 the files and runs the tools. Inter-broker and controller traffic stay on PLAINTEXT.
 
-Passwords are kept out of ``repr``, of ``broker.json`` (only user names are recorded) and of
-``server.properties``: SCRAM credentials are seeded when the data directory is formatted
-(``kafka-storage format --add-scram``), so they exist before the broker accepts clients.
+Passwords are kept out of ``repr``, of ``broker.json`` (only user names are recorded), of
+``server.properties`` and of every command line: SCRAM credentials are seeded when the data
+directory is formatted (``kafka-storage format --add-scram``, whose arguments the local broker
+passes in a private Java argument file), so they exist before the broker accepts clients.
 """
 
 from __future__ import annotations

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import click
 
 from parafka.broker import DEFAULT_KAFKA_VERSION, BrokerInfo, LocalBroker
+from parafka.broker.jars import check_kafka_version
 from parafka.broker.security import ScramUser, SslCertificate
 from parafka.errors import BrokerAlreadyRunning, BrokerError
 
@@ -40,6 +45,71 @@ def _ssl_certificate(certificate: Path | None, key: Path | None) -> SslCertifica
     return SslCertificate(certificate, key)
 
 
+#: The password of every ``--scram-user NAME`` given without one (``..._<NAME>`` wins).
+PASSWORD_ENV = "PARAFKA_SCRAM_PASSWORD"
+
+
+def password_env_name(user: str) -> str:
+    """The environment variable holding ``user``'s own password: ``PARAFKA_SCRAM_PASSWORD_``
+    and the name in capitals, each character other than a letter or digit as ``_``."""
+    return f"{PASSWORD_ENV}_" + re.sub(r"[^A-Z0-9]", "_", user.upper())
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _read_password_file(path: Path) -> str:
+    try:
+        mode = path.stat().st_mode
+        first = path.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BrokerError(f"cannot read the SCRAM password file {path}: {exc}") from exc
+    if not first or not first[0]:
+        raise BrokerError(f"the SCRAM password file {path} is empty (the first line is used)")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        click.echo(
+            f"warning: the SCRAM password file {path} is readable by others (chmod 600 it)",
+            err=True,
+        )
+    return first[0]
+
+
+def _scram_users(
+    specs: tuple[str, ...], password_file: Path | None, env: Mapping[str, str]
+) -> list[ScramUser]:
+    """The users of ``--scram-user``: ``NAME`` takes its password from ``$PARAFKA_SCRAM_PASSWORD_
+    <NAME>``, else ``$PARAFKA_SCRAM_PASSWORD``, else ``--scram-password-file`` (first line),
+    else a prompt on a terminal. ``NAME:PASSWORD`` still works, with a warning: the password is
+    visible to ``ps`` while the command runs."""
+    users = []
+    shared = _read_password_file(password_file) if password_file is not None else None
+    for spec in specs:
+        if ":" in spec:
+            user = ScramUser.parse(spec)
+            click.echo(
+                f"warning: the password of SCRAM user {user.name!r} is on the command line, "
+                f"where ps shows it; use --scram-user {user.name} with ${PASSWORD_ENV} or "
+                "--scram-password-file instead",
+                err=True,
+            )
+            users.append(user)
+            continue
+        if not spec:
+            raise BrokerError("--scram-user needs a user name")
+        password = env.get(password_env_name(spec)) or env.get(PASSWORD_ENV) or shared
+        if password is None and _interactive():
+            password = click.prompt(f"SCRAM password of {spec}", hide_input=True, err=True)
+        if password is None:
+            raise BrokerError(
+                f"no password for SCRAM user {spec!r}: set ${password_env_name(spec)} or "
+                f"${PASSWORD_ENV}, give --scram-password-file FILE, or run in a terminal to be "
+                "asked"
+            )
+        users.append(ScramUser(spec, password))
+    return users
+
+
 def _parse_overrides(values: tuple[str, ...]) -> dict[str, str]:
     overrides = {}
     for value in values:
@@ -70,8 +140,17 @@ def broker() -> None:
     "--scram-user",
     "scram_users",
     multiple=True,
-    metavar="NAME:PASSWORD",
-    help="Open a SASL_PLAINTEXT listener (SCRAM-SHA-512) with this user; repeat for more.",
+    metavar="NAME",
+    help=(
+        "Open a SASL_PLAINTEXT listener (SCRAM-SHA-512) with this user; repeat for more. "
+        f"Password from ${PASSWORD_ENV}_<NAME>, ${PASSWORD_ENV}, --scram-password-file or a "
+        "prompt (NAME:PASSWORD works but is visible to ps)."
+    ),
+)
+@click.option(
+    "--scram-password-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A file whose first line is the password of the --scram-user NAMEs.",
 )
 @click.option("--sasl-port", type=click.IntRange(1, 65535), help="SASL port (default: free).")
 @click.option(
@@ -93,6 +172,7 @@ def start(
     settings: tuple[str, ...],
     timeout: float,
     scram_users: tuple[str, ...],
+    scram_password_file: Path | None,
     sasl_port: int | None,
     ssl_certificate: Path | None,
     ssl_key: Path | None,
@@ -105,7 +185,8 @@ def start(
     local = LocalBroker(name)
     overrides = _parse_overrides(settings)
     try:
-        users = [ScramUser.parse(spec) for spec in scram_users]
+        check_kafka_version(kafka_version)
+        users = _scram_users(scram_users, scram_password_file, os.environ)
         ssl = _ssl_certificate(ssl_certificate, ssl_key)
     except BrokerError as exc:
         click.echo(f"error: {exc}", err=True)
