@@ -165,6 +165,7 @@ class Lane:
         if self.keys is not None:
             self.keys.clear()
         self.size = 0
+        self.filling_since = None
         self.dead_letter = None
         self.retry.isolate_until = None
         self.retry.head_runs = 0
