@@ -70,7 +70,7 @@ class App:
         group_id: str = "parafka",
         concurrency: int = 5,
         max_messages: int = 100,
-        max_wait_time: float = 1.0,
+        max_wait_time: float = 0.0,
         shutdown_timeout: float = 60.0,
         close_timeout: float = 10.0,
         rejoin_timeout: float | None = None,

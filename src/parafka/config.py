@@ -98,6 +98,15 @@ def _positive_number(name: str, value: object, minimum: float = 0.0) -> float:
     return float(value)
 
 
+def _seconds(name: str, value: object) -> float:
+    """A duration that may be 0 (off)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigurationError(f"{name} must be a number of seconds, got {value!r}")
+    if value < 0:
+        raise ConfigurationError(f"{name} must be >= 0, got {value!r}")
+    return float(value)
+
+
 def _count(name: str, value: object, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigurationError(f"{name} must be an integer, got {value!r}")
@@ -112,7 +121,7 @@ class Settings:
 
     concurrency: int = 5
     max_messages: int = 100
-    max_wait_time: float = 1.0
+    max_wait_time: float = 0.0  # 0: a partial batch leaves at once
     shutdown_timeout: float = 60.0
     close_timeout: float = 10.0
     rejoin_timeout: float | None = None  # None: max.poll.interval.ms + session.timeout.ms + 10 s
@@ -127,7 +136,7 @@ class Settings:
     def __post_init__(self) -> None:
         _count("concurrency", self.concurrency)
         _count("max_messages", self.max_messages)
-        _positive_number("max_wait_time", self.max_wait_time)
+        _seconds("max_wait_time", self.max_wait_time)
         _positive_number("shutdown_timeout", self.shutdown_timeout)
         _positive_number("close_timeout", self.close_timeout)
         if self.rejoin_timeout is not None:
@@ -203,5 +212,8 @@ class Settings:
 
     @property
     def fetch_timeout(self) -> float:
-        """How long one ``consume()`` call may block: short, so the listener stays responsive."""
-        return min(self.max_wait_time, self.poll_interval)
+        """How long one ``consume()`` call may block: short, so the listener stays responsive.
+
+        Not tied to ``max_wait_time``: that is how long a partial batch waits in its lane's
+        backlog (the coordinator's rule), not how long the client waits for the broker."""
+        return self.poll_interval

@@ -18,10 +18,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from itertools import pairwise
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
-from rich.table import Table
-
 from parafka.app import App
 from parafka.broker import LocalBroker
 from parafka.consumer import Consumer
@@ -29,6 +25,16 @@ from parafka.errors import BrokerAlreadyRunning
 from parafka.instrumentation import Event
 from parafka.messages import Messages
 from parafka.testing import create_topic, produce_messages
+
+#: Why ``import parafka.demo`` fails without the ``demo`` extra, and what to do.
+DEMO_NEEDS_RICH = "parafka demo needs the rich package: pip install 'parafka[demo]'"
+
+try:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+    from rich.table import Table
+except ModuleNotFoundError as exc:  # rich is an extra: the library itself never needs it
+    raise ModuleNotFoundError(DEMO_NEEDS_RICH, name=exc.name) from exc
 
 __all__ = ["DemoResult", "RunResult", "run_demo"]
 

@@ -67,6 +67,7 @@ def partitioner(message: parafka.Message) -> Any:
 class Partition(RuleBasedStateMachine):
     virtual: ClassVar[bool] = False
     distribution: ClassVar[str] = "consistent"
+    max_wait_time: ClassVar[float] = 0.0
 
     def __init__(self) -> None:
         super().__init__()
@@ -103,7 +104,13 @@ class Partition(RuleBasedStateMachine):
         return Coordinator(
             route,
             0,
-            Settings(concurrency=3, max_messages=3, pause_timeout=1.0, pause_max_timeout=2.0),
+            Settings(
+                concurrency=3,
+                max_messages=3,
+                max_wait_time=self.max_wait_time,
+                pause_timeout=1.0,
+                pause_max_timeout=2.0,
+            ),
             Monitor(),
             notify=lambda _c: None,
             on_critical=lambda exc: (_ for _ in ()).throw(AssertionError(f"critical {exc!r}")),
@@ -275,6 +282,16 @@ class BalancedPartition(VirtualPartition):
     distribution = "balanced"
 
 
+class FillingPartition(Partition):
+    """Partial batches wait up to ``max_wait_time`` (longer than some sweeps) to fill."""
+
+    max_wait_time = 2.0
+
+
+class FillingVirtualPartition(VirtualPartition):
+    max_wait_time = 2.0
+
+
 Partition.TestCase.settings = settings(max_examples=200, stateful_step_count=50, deadline=None)
 VirtualPartition.TestCase.settings = settings(
     max_examples=200, stateful_step_count=50, deadline=None
@@ -285,6 +302,10 @@ BalancedPartition.TestCase.settings = settings(
 TestPartition = Partition.TestCase
 TestVirtualPartition = VirtualPartition.TestCase
 TestBalancedPartition = BalancedPartition.TestCase
+for machine in (FillingPartition, FillingVirtualPartition):
+    machine.TestCase.settings = settings(max_examples=200, stateful_step_count=50, deadline=None)
+TestFillingPartition = FillingPartition.TestCase
+TestFillingVirtualPartition = FillingVirtualPartition.TestCase
 
 
 def test_hooks_of_revoked_coordinators_all_run() -> None:

@@ -35,8 +35,11 @@ def demo(messages: int, partitions: int, concurrency: int) -> None:
     ~1 ms of simulated IO each, consumes them twice with parafka.App, prints a comparison and
     checks ordering and exactly-once processing. Exits 1 if a run did not finish.
     """
-    from parafka.demo import run_demo
-
+    try:
+        from parafka.demo import run_demo
+    except ModuleNotFoundError as exc:  # rich, the ``demo`` extra, is not installed
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     try:
         result = run_demo(messages=messages, partitions=partitions, concurrency=concurrency)
     except (ParafkaError, KafkaException) as exc:

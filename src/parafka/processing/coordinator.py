@@ -14,7 +14,8 @@ dead-letter decisions), :mod:`~parafka.processing.executor` (consumer instances,
 letter produces; never under the lock). This module ties them together.
 
 Flow control without a barrier: fetched messages go to their lane's backlog; an idle lane's next
-batch (up to ``max_messages``) leaves at once, from whichever thread notices first. The listener
+batch (up to ``max_messages``) leaves at once, from whichever thread notices first — or, with
+``max_wait_time`` > 0, once it is full or its oldest message has waited that long. The listener
 pauses the partition at the broker when the backlog is full and resumes it at half.
 
 A consumer's ``pause(offset)`` or ``seek(offset)`` stops new batches at once but touches no
@@ -498,7 +499,14 @@ class Coordinator:
             self._distributor.step()
         window = self._window_locked()
         now: float | None = None
+        filling = self._settings.max_wait_time > 0
         for lane in self._lanes:
+            if filling:
+                if not lane.size:
+                    lane.filling_since = None
+                elif lane.filling_since is None:
+                    now = self._clock() if now is None else now
+                    lane.filling_since = now
             if lane.in_flight is not None:
                 continue
             if lane.hooks:
@@ -520,6 +528,8 @@ class Coordinator:
                 continue
             if window is not None and (lane.first_offset() or 0) > window:
                 continue
+            if filling and self._filling_locked(lane):
+                continue
             batch = self._batch_locked(lane)
             lane.in_flight = batch
             jobs.append(batch)
@@ -529,6 +539,17 @@ class Coordinator:
             self._lanes[0].in_flight = hook
             jobs.append(hook)
         return jobs
+
+    def _filling_locked(self, lane: Lane) -> bool:
+        """``max_wait_time``: True while an idle lane's partial batch may still wait for more
+        messages. It leaves once it holds a full batch, or once its oldest message has been
+        queued ``max_wait_time`` (the listener's sweep calls :meth:`due` every
+        ``poll_interval``, so it leaves within one more sweep). A retry never waits: its
+        messages already did, and its back-off is its own."""
+        limit = lane.batch_limit(self._settings.max_messages)
+        if lane.size >= limit or lane.retry.attempt or lane.filling_since is None:
+            return False
+        return self._clock() - lane.filling_since < self._settings.max_wait_time
 
     def _drained_locked(self) -> bool:
         return not self._distributor.waiting and all(lane.drained for lane in self._lanes)

@@ -27,6 +27,7 @@ class Lane:
     __slots__ = (
         "backlog",
         "dead_letter",
+        "filling_since",
         "hooks",
         "in_flight",
         "index",
@@ -49,6 +50,9 @@ class Lane:
         # to ``retry.isolate_until``, to find the failing one (``processing.retries``).
         self.retry = RetryState()
         self.dead_letter: DeadLetter | None = None  # a message waiting to go to the DLQ
+        # When the oldest queued message was first seen by the coordinator (its clock), for
+        # ``max_wait_time``: None while nothing is queued.
+        self.filling_since: float | None = None
 
     def batch_limit(self, max_messages: int) -> int:
         """One message at a time while isolating a failure, else ``max_messages``."""
@@ -161,6 +165,7 @@ class Lane:
         if self.keys is not None:
             self.keys.clear()
         self.size = 0
+        self.filling_since = None
         self.dead_letter = None
         self.retry.isolate_until = None
         self.retry.head_runs = 0
