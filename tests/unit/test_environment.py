@@ -10,6 +10,7 @@ import pytest
 import parafka
 import parafka.app
 from parafka import environment
+from parafka.config import Settings
 from parafka.environment import app_arguments, kafka_key
 
 BOOT = {"KAFKA_BOOTSTRAP_SERVERS": "127.0.0.1:1"}
@@ -136,7 +137,7 @@ def test_keyword_arguments_win_over_the_environment_which_wins_over_defaults() -
     app = from_env(environ, concurrency=3, kafka={"client.id": "explicit"})
     assert app.settings.concurrency == 3  # keyword argument
     assert app.settings.max_messages == 50  # environment
-    assert app.settings.max_wait_time == 1.0  # default
+    assert app.settings.max_wait_time == Settings().max_wait_time  # default
     # kafka= wins key by key; the other KAFKA_ variables stay.
     assert app.kafka["client.id"] == "explicit"
     assert app.kafka["auto.offset.reset"] == "latest"
