@@ -355,13 +355,14 @@ def _report(result: DemoResult, timeout: float, console: Console) -> None:
 
     if all(run.exactly_once for run in result.runs):
         console.print(
-            f"[green]exactly once[/green]: each run processed all {result.messages:,} "
-            "messages, no duplicates"
+            f"[green]nothing lost[/green]: each run processed all {result.messages:,} "
+            "messages, and none twice in this run (parafka promises at-least-once: after a crash "
+            "or a rebalance some may run twice)"
         )
     for run in result.runs:
         if not run.exactly_once:
             console.print(
-                f"[red]NOT EXACTLY ONCE[/red]: concurrency {run.concurrency} handled "
+                f"[red]LOST OR REPEATED[/red]: concurrency {run.concurrency} handled "
                 f"{run.handled:,} of {run.expected:,} messages ({run.duplicates:,} duplicates, "
                 f"{run.missing:,} missing)"
             )

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from parafka.config import Settings, mask_secrets, validate_kafka
+from parafka.config import Settings, is_secret, mask_secrets, validate_kafka
 from parafka.consumer import Consumer
 from parafka.dead_letters import DeadLetterQueue
 from parafka.errors import ConfigurationError
@@ -209,9 +209,10 @@ class ConsumerGroup:
             )
         overrides = validate_kafka(kafka or {}, f"topic {name!r} kafka=")
         if subscription_group is None:
-            # Routes with equal settings share a connection; the name must not show values
-            # (they may be secrets), so it is a digest of them.
-            settings = json.dumps(overrides, sort_keys=True, default=str).encode()
+            # Routes with equal settings share a connection; the name must not show values, and
+            # is not derived from secret ones: a secret counts only by which distinct secret
+            # of this process it is (equal secrets, equal names; nothing to guess from).
+            settings = json.dumps(_without_secrets(overrides), sort_keys=True, default=str).encode()
             subscription_group = (
                 "default" if not overrides else "kafka-" + hashlib.sha256(settings).hexdigest()[:12]
             )
@@ -260,3 +261,17 @@ def _check_dead_letter_topic(name: str, pattern: re.Pattern[str] | None, topic: 
             f"topic {name!r}: the dead letter queue topic {topic!r} matches the route's own "
             f"pattern, so its dead letters would be consumed and dead-lettered again in a loop"
         )
+
+
+_SECRET_ORDINALS: dict[str, int] = {}  # distinct secret values seen in this process, numbered
+
+
+def _without_secrets(config: Mapping[str, Any]) -> dict[str, Any]:
+    """``config`` with each secret value replaced by its ordinal among this process's secrets."""
+    plain: dict[str, Any] = {}
+    for key, value in config.items():
+        if is_secret(key):
+            plain[key] = f"secret-{_SECRET_ORDINALS.setdefault(str(value), len(_SECRET_ORDINALS))}"
+        else:
+            plain[key] = value
+    return plain

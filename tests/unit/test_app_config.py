@@ -141,3 +141,23 @@ def test_the_backlog_limit_shrinks_for_large_messages_but_keeps_one_batch() -> N
     assert settings.byte_limit(100, settings.backlog_limit) == 2000  # small: count decides
     assert settings.byte_limit(10_000, settings.backlog_limit) == 100  # 1 MB / 10 KB
     assert settings.byte_limit(5_000_000, settings.backlog_limit) == 10  # one batch at least
+
+
+def test_subscription_group_names_are_not_derived_from_secret_values() -> None:
+    import hashlib
+    import json
+
+    class Reader(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            pass
+
+    app = parafka.App(kafka={"bootstrap.servers": "127.0.0.1:1"})
+    first = {"sasl.username": "u", "sasl.password": "correct horse"}
+    a = app.topic("a", Reader, kafka=first)
+    b = app.topic("b", Reader, kafka={"sasl.username": "u", "sasl.password": "battery staple"})
+    c = app.topic("c", Reader, kafka=dict(first))
+    assert a.subscription_group == c.subscription_group  # equal settings share a connection
+    assert a.subscription_group != b.subscription_group
+    raw = "kafka-" + hashlib.sha256(json.dumps(first, sort_keys=True).encode()).hexdigest()[:12]
+    assert a.subscription_group != raw  # no digest of the password to brute-force
+    assert "correct" not in a.subscription_group
