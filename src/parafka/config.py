@@ -43,6 +43,14 @@ def is_secret(key: str) -> bool:
     return any(marker in key.lower() for marker in _SECRET_MARKERS)
 
 
+def mask_secret_values(text: str, config: Mapping[str, Any]) -> str:
+    """``text`` (e.g. librdkafka's error) with every secret value of ``config`` shown as ``***``."""
+    for key, value in config.items():
+        if is_secret(key) and str(value):
+            text = text.replace(str(value), "***")
+    return text
+
+
 def mask_secrets(config: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of ``config`` with every secret value replaced by ``'***'``."""
     return {key: ("***" if is_secret(key) else value) for key, value in config.items()}

@@ -27,7 +27,7 @@ from typing import Any, Protocol
 import confluent_kafka
 from confluent_kafka import KafkaError, KafkaException
 
-from parafka.config import mask_secrets
+from parafka.config import mask_secret_values, mask_secrets
 from parafka.delivery import PER_BATCH, is_fatal, permanent_reason
 from parafka.errors import ConfigurationError, UndeliverableError
 from parafka.instrumentation import Monitor
@@ -154,7 +154,8 @@ class SharedProducer:
             producer = self._factory(config)
         except (KafkaException, ValueError, TypeError) as exc:
             raise ConfigurationError(
-                f"the app's producer rejected its configuration ({mask_secrets(config)}): {exc}"
+                f"the app's producer rejected its configuration ({mask_secrets(config)}): "
+                f"{mask_secret_values(str(exc), config)}"
             ) from None
         self._stopping = threading.Event()
         # Guards _current, _retired, every generation's pending set, and _thread.

@@ -329,3 +329,16 @@ def test_a_poll_thread_ended_by_a_base_exception_is_restarted_by_the_next_send(
         "the poll thread to end",
     )
     h.producer.send("t", b"x", timeout=10)  # only a restarted poll thread delivers it
+
+
+def test_a_refused_configuration_never_shows_a_secret() -> None:
+    def refuse(config: dict[str, Any]) -> Any:
+        raise KafkaException(f"bad value {config['sasl.password']!r} for sasl.password")
+
+    with pytest.raises(parafka.ConfigurationError) as caught:
+        SharedProducer(
+            {"bootstrap.servers": "127.0.0.1:1", "sasl.password": "hunter2-canary"},
+            factory=refuse,
+        )
+    assert "hunter2-canary" not in str(caught.value)
+    assert "***" in str(caught.value)

@@ -9,7 +9,7 @@ from typing import Any
 
 import confluent_kafka
 
-from parafka.config import is_secret, mask_secrets
+from parafka.config import is_secret, mask_secret_values, mask_secrets
 from parafka.connection.security import SecurityErrorCallback
 from parafka.errors import ConfigurationError
 
@@ -110,10 +110,7 @@ def build_client(config: Mapping[str, Any], where: str) -> confluent_kafka.Consu
     try:
         return confluent_kafka.Consumer(settings)
     except (confluent_kafka.KafkaException, ValueError, TypeError) as exc:
-        reason = str(exc)
-        for key, value in config.items():
-            if is_secret(key) and str(value):
-                reason = reason.replace(str(value), "***")
+        reason = mask_secret_values(str(exc), config)
         raise ConfigurationError(
             f"{where}: librdkafka rejected the configuration: {reason} "
             f"(settings: {mask_secrets(config)})"
