@@ -124,6 +124,10 @@ class _Generation:
         self.turns = 0  # poll turns since it was retired (poll thread only)
 
 
+#: Polls in a row that may raise before the poll thread pauses between them.
+_FAILURES_BEFORE_PAUSE = 100
+
+
 class SharedProducer:
     """One ``confluent_kafka.Producer`` for the whole app, with its supervised poll thread.
 
@@ -414,27 +418,37 @@ class SharedProducer:
             self._thread = self._start_polling()
 
     def _serve(self) -> None:
+        failures = 0  # polls in a row that raised
         try:
             while not self._stopping.is_set():
                 with self._lock:
                     generation = self._current
                 try:
                     generation.producer.poll(0.1)
+                    failures = 0
                 except KafkaException as exc:
+                    failures += 1
                     error = exc.args[0] if exc.args else None
                     if isinstance(error, KafkaError) and is_fatal(error):
                         self._replace(generation, error)
                     else:
-                        self._poll_failed(exc)
+                        self._poll_failed(exc, failures)
                 except Exception as exc:  # a callback (delivery, stats, error, log) raised
-                    self._poll_failed(exc)
+                    failures += 1
+                    self._poll_failed(exc, failures)
                 self._serve_retired()
         except BaseException as exc:
             self._monitor.publish("error.occurred", type="producer.poll", error=exc, stopped=True)
 
-    def _poll_failed(self, exc: Exception) -> None:
+    def _poll_failed(self, exc: Exception, failures: int) -> None:
+        """A poll raised. A raising callback ends ``poll()`` with the rest of the queue (delivery
+        reports included) still unserved, so the next poll comes at once: pausing would let a
+        callback that raises on every event (a stats report every 100 ms) starve the delivery
+        reports behind it. Only a long run of failures in a row (a poll that raises without
+        serving anything) pauses, so that it cannot spin."""
         self._monitor.publish("error.occurred", type="producer.poll", error=exc, stopped=False)
-        self._stopping.wait(0.1)  # a callback raising on every poll must not spin
+        if failures >= _FAILURES_BEFORE_PAUSE:
+            self._stopping.wait(0.1)
 
     def _serve_retired(self) -> None:
         with self._lock:

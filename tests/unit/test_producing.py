@@ -342,3 +342,67 @@ def test_a_refused_configuration_never_shows_a_secret() -> None:
         )
     assert "hunter2-canary" not in str(caught.value)
     assert "***" in str(caught.value)
+
+
+class _StatsStorm:
+    """A producer whose queue holds 60 stats reports (each raises in the user's callback) ahead
+    of every delivery report, as a lagging poll thread finds it."""
+
+    def __init__(self) -> None:
+        self.events: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.polls = 0
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        *,
+        on_delivery: Any = None,
+        headers: Any = None,
+    ) -> None:
+        for _ in range(60):
+            self.events.put("stats")
+        self.events.put(lambda: on_delivery(None, None))
+
+    def poll(self, timeout: float = -1) -> int:
+        self.polls += 1
+        try:
+            event = self.events.get_nowait()
+        except queue.Empty:
+            time.sleep(min(timeout, 0.01))
+            return 0
+        if event == "stats":
+            raise RuntimeError("stats_cb failed")
+        event()
+        return 1
+
+    def flush(self, timeout: float = -1) -> int:
+        return 0
+
+    def __len__(self) -> int:
+        return 0
+
+
+def test_a_callback_raising_on_every_event_does_not_starve_the_delivery_reports() -> None:
+    storm = _StatsStorm()
+    monitor = Monitor()
+    errors: list[Event] = []
+    monitor.subscribe("error.occurred", errors.append)
+    producer = SharedProducer(
+        {"bootstrap.servers": "127.0.0.1:1"}, monitor=monitor, factory=lambda _config: storm
+    )
+    waits: list[float] = []
+    real_wait = producer._stopping.wait
+
+    def counting_wait(timeout: float | None = None) -> bool:
+        waits.append(timeout or 0.0)
+        return real_wait(timeout)
+
+    producer._stopping.wait = counting_wait  # type: ignore[method-assign]
+    try:
+        producer.send("t", b"x", timeout=30)
+    finally:
+        producer.close(1.0)
+    assert len([e for e in errors if e["type"] == "producer.poll"]) >= 60
+    assert waits == []  # served at once, never paused behind the failing callbacks
