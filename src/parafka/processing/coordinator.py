@@ -131,7 +131,13 @@ class Coordinator:
         if not messages:
             return []
         segments = self._intake.segments(messages) if self._intake is not None else None
-        offsets = [message.offset() or 0 for message in messages]
+        first, last = _offsets(messages)
+        # Per-message offsets only when the fetch has holes (the hot path stays per fetch).
+        offsets: Sequence[int] = (
+            range(first, last + 1)
+            if last - first + 1 == len(messages)
+            else [message.offset() or 0 for message in messages]
+        )
         with self._lock:
             if self._state != "active":
                 return []
@@ -140,8 +146,8 @@ class Coordinator:
             if self._pause is not None and self._pause.target is not None:
                 return []  # fetched before the seek: fetched again from the target
             end = self._tracker.end
-            if end is not None and offsets[0] < end:
-                self._rewind_locked(offsets[0], end)
+            if end is not None and first < end:
+                self._rewind_locked(first, end)
             self._tracker.register(offsets)
             if self._skip:
                 messages, segments = self._drop_finished_locked(messages, segments, offsets)
