@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean bench bench-quick chaos
+.PHONY: demo test lint docs venv clean bench bench-quick chaos
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "parafka needs Python 3.11+, $(PYTHON) is " + sys.version)'
@@ -40,8 +40,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench chaos
 	$(BIN)/mypy
 
-test: lint
+# The documentation site (README + docs/) into site/; --strict: a broken link fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: lint docs
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache site

@@ -271,7 +271,7 @@ def _scenarios() -> list[Scenario]:
         ),
         Scenario("slow-handler", "handler slower than max.poll.interval.ms", quiet, env=slow),
         # Not in CI: about one broker SIGTERM in 20 leaves a member stuck out of its group for
-        # good (librdkafka#5511, see the README's Reliability section): CI would be flaky.
+        # good (librdkafka#5511, see docs/chaos.md): CI would be flaky.
         Scenario(
             "broker-term",
             "broker SIGTERM + restart",

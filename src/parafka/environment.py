@@ -57,7 +57,7 @@ DEFAULT_KAFKA_PREFIX = "KAFKA_"
 #: and ``from_env`` leaves them alone instead of calling them typos.
 OTHER_VARIABLES: Mapping[str, str] = {
     "PARAFKA_HOME": "the local broker's directory (parafka broker)",
-    "PARAFKA_BOOTSTRAP_SERVERS": "the broker the test suite uses (see the README's Tests)",
+    "PARAFKA_BOOTSTRAP_SERVERS": "the broker the test suite uses (see docs/contributing.md)",
 }
 
 _TRUE = frozenset({"1", "true", "yes", "on"})

@@ -11,6 +11,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from confluent_kafka import Consumer, TopicPartition
 
@@ -26,6 +27,27 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.02)
+
+
+def read_all(bootstrap: str, topic: str, count: int) -> list[Any]:
+    """Read ``topic`` from the start with a group of its own until ``count`` messages came
+    (or 30 s passed): the ``confluent_kafka.Message`` objects, errors left out."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"{topic}-reader",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    found: list[Any] = []
+    deadline = time.monotonic() + 30
+    try:
+        while len(found) < count and time.monotonic() < deadline:
+            found.extend(m for m in consumer.consume(10, 0.5) if m.error() is None)
+    finally:
+        consumer.close()
+    return found
 
 
 def committed(bootstrap: str, group: str, topic: str, partitions: int) -> dict[int, int]:

@@ -7,10 +7,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 import pytest
-from confluent_kafka import Consumer
 from confluent_kafka.admin import (
     AdminClient,
     NewTopic,
@@ -19,28 +17,9 @@ from confluent_kafka.admin import (
 import parafka
 from parafka.testing import end_offsets, produce_messages
 
-from .helpers import Record, committed, running, wait_until
+from .helpers import Record, committed, read_all, running, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def read_all(bootstrap: str, topic: str, count: int) -> list[Any]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"{topic}-reader",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    consumer.subscribe([topic])
-    found: list[Any] = []
-    deadline = time.monotonic() + 30
-    try:
-        while len(found) < count and time.monotonic() < deadline:
-            found.extend(m for m in consumer.consume(10, 0.5) if m.error() is None)
-    finally:
-        consumer.close()
-    return found
 
 
 def test_a_message_failing_k_times_is_retried_alone_in_order_with_back_off(

@@ -1,7 +1,7 @@
-"""The README's Usage example runs as written: ``parafka server shop:app`` processes orders.
+"""The README's first app runs as written: ``parafka server shop:app`` processes orders.
 
-The code block under "## Usage" is copied to ``shop.py`` with only its names made unique to this
-test (topic, consumer groups); the broker's address reaches it through
+The code block under "## Your first app" is copied to ``shop.py`` with only its names made unique
+to this test (topics, consumer groups); the broker's address reaches it through
 ``KAFKA_BOOTSTRAP_SERVERS``, which the example reads. SIGTERM then stops it cleanly (status 0).
 """
 
@@ -20,7 +20,7 @@ import pytest
 
 from parafka.testing import end_offsets, produce_messages
 
-from .helpers import ROOT, committed, wait_until
+from .helpers import ROOT, committed, read_all, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -28,13 +28,13 @@ MARKER = "<!-- This block is run as written by tests/integration/test_readme_exa
 
 
 def usage_example() -> str:
-    """The first ```python block after the marker, inside the README's "## Usage" section."""
+    """The first ```python block after the marker, inside the README's "## Your first app"."""
     readme = (ROOT / "README.md").read_text()
-    section = readme[readme.index("\n## Usage\n") :]
+    section = readme[readme.index("\n## Your first app\n") :]
     section = section[: section.index("\n## ", 1)]
     after = section[section.index(MARKER) :]
     match = re.search(r"```python\n(.*?)```", after, re.DOTALL)
-    assert match, "no ```python block after the marker in the README's Usage section"
+    assert match, "no ```python block after the marker in the README's first-app section"
     return match.group(1)
 
 
@@ -50,7 +50,9 @@ def test_the_usage_example_runs_under_parafka_server(
     unique_name: Callable[[str], str],
 ) -> None:
     topic, shop, audit = new_topic(partitions=1), unique_name("shop"), unique_name("audit")
+    dead_letters = new_topic(partitions=1)
     code = usage_example()
+    code = substitute(code, '"orders.dlq"', repr(dead_letters))
     code = substitute(code, 'group_id="shop"', f"group_id={shop!r}")
     code = substitute(code, 'consumer_group("audit")', f"consumer_group({audit!r})")
     code = substitute(code, '"orders"', repr(topic))
@@ -94,6 +96,24 @@ def test_the_usage_example_runs_under_parafka_server(
             60,
             "the shop group's commit at the end",
         )
+        # A message the default JSON deserializer refuses: retried, then dead-lettered (the
+        # warning under the example), and the partition moves on to the message after it.
+        good = json.dumps({"id": 99, "item": "late", "quantity": 1}).encode()
+        produce_messages(kafka_bootstrap, topic, [(None, b"not json", 0), (None, good, 0)])
+        wait_until(
+            lambda: "order 99: 1 x late" in log.read_text() or process.poll() is not None,
+            90,
+            "the order behind the malformed one",
+        )
+        assert process.poll() is None, log.read_text()
+        letters = read_all(kafka_bootstrap, dead_letters, 1)
+        assert [letter.value() for letter in letters] == [b"not json"]
+        assert dict(letters[0].headers() or [])["parafka-original-offset"] == b"5"
+        wait_until(
+            lambda: committed(kafka_bootstrap, shop, topic, 1) == {0: 7},
+            60,
+            "the shop group's commit past the dead letter",
+        )
         process.send_signal(signal.SIGTERM)
         assert process.wait(90) == 0, log.read_text()
     finally:
@@ -101,6 +121,8 @@ def test_the_usage_example_runs_under_parafka_server(
             process.kill()
             process.wait(10)
     text = log.read_text()
-    assert "partition 0: 5 orders" in text, text  # the shutdown() hook ran
-    assert "Traceback" not in text, text
-    assert committed(kafka_bootstrap, audit, topic, 1) == {0: 5}
+    assert "partition 0: 6 orders" in text, text  # the shutdown() hook ran
+    errors = [line for line in text.splitlines() if " ERROR " in line]
+    assert len(errors) == 4, text  # the malformed message's four attempts, and nothing else
+    assert all("consumer.consume" in line and "first_offset=5" in line for line in errors), text
+    assert committed(kafka_bootstrap, audit, topic, 1) == {0: 7}
