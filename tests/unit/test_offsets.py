@@ -198,6 +198,7 @@ class OffsetTrackerMachine(RuleBasedStateMachine):
         self.tracker = OffsetTracker()
         self.model = Model()
         self.floor: int | None = None  # the committable offset may not go below this
+        self.last: tuple[int, object] | None = None  # the revision and state last seen
 
     def _next(self) -> int:
         return 0 if self.model.end is None else self.model.end
@@ -266,6 +267,16 @@ class OffsetTrackerMachine(RuleBasedStateMachine):
             assert tracker.finished_above_commit() == (
                 model.done_between(commit, model.end) if model.pending else []
             )
+
+    @invariant()
+    def an_unchanged_revision_means_an_unchanged_state(self) -> None:
+        # The listener skips encoding the commit metadata while the revision stays the same:
+        # that is only safe if no state change ever keeps it.
+        state = (self.tracker.committable(), self.tracker.end, self.tracker.finished_above_commit())
+        revision = self.tracker.revision
+        if self.last is not None and self.last[0] == revision:
+            assert self.last[1] == state
+        self.last = (revision, state)
 
     @invariant()
     def commit_never_moves_back_without_truncation(self) -> None:

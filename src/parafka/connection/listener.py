@@ -126,9 +126,11 @@ class Listener:
         self._paused: set[Key] = set()
         # Mean key + value size of each partition's last fetched batch (for max_backlog_bytes).
         self._message_size: dict[Key, int] = {}
-        # The commit point last recorded per partition, and the partitions whose recorded point
-        # has not been committed yet (sent at the next interval; again after a failure).
-        self._stored: dict[Key, tuple[int, str]] = {}
+        # The commit point last recorded per partition (its offset and the tracker's revision,
+        # see Coordinator.progress: the metadata is encoded only when committing), and the
+        # partitions whose recorded point has not been committed yet (sent at the next
+        # interval; again after a failure).
+        self._stored: dict[Key, tuple[int, int]] = {}
         self._uncommitted: set[Key] = set()
         self._next_commit = 0.0
         self._next_sweep = 0.0
@@ -425,14 +427,14 @@ class Listener:
                 break
         if not changed:
             return
-        offsets = []
+        offsets: dict[Key, int] = {}
         for coordinator in changed:
             key = (coordinator.topic, coordinator.partition)
             if self._coordinators.get(key) is not coordinator:
                 continue
-            point = coordinator.commit_point()
+            point = coordinator.progress()
             if point is not None and point != self._stored.get(key):
-                offsets.append(_position(key[0], key[1], point))
+                offsets[key] = point[0]
                 self._stored[key] = point
             if (
                 key in self._paused
@@ -445,15 +447,11 @@ class Listener:
         if offsets:
             self._store(offsets)
 
-    def _store(self, offsets: list[TopicPartition]) -> None:
+    def _store(self, offsets: dict[Key, int]) -> None:
         """New commit points (already in ``_stored``): committed within one interval."""
-        self._uncommitted.update((tp.topic, tp.partition) for tp in offsets)
+        self._uncommitted.update(offsets)
         if self._monitor.listens("offsets.stored"):
-            self._monitor.publish(
-                "offsets.stored",
-                group=self.group.group_id,
-                offsets={(tp.topic, tp.partition): tp.offset for tp in offsets},
-            )
+            self._monitor.publish("offsets.stored", group=self.group.group_id, offsets=offsets)
 
     def _user_pause(self, key: Key, coordinator: Coordinator) -> None:
         if key not in self._paused:
@@ -681,13 +679,23 @@ class Listener:
     def _commit_recorded(self) -> None:
         """Every ``auto.commit.interval.ms``: commit, without waiting, the points recorded since
         the last commit; the result comes back through ``on_commit``."""
-        keys = [
-            key for key in self._uncommitted if key in self._stored and key in self._coordinators
-        ]
+        keys = []
+        offsets = []
+        for key in self._uncommitted:
+            coordinator = self._coordinators.get(key)
+            # Encoded now, at most once per partition and interval: the point as it stands,
+            # at or past the one recorded (both are finished work).
+            point = (
+                None
+                if coordinator is None or key not in self._stored
+                else coordinator.commit_point()
+            )
+            if point is not None:
+                keys.append(key)
+                offsets.append(_position(key[0], key[1], point))
         self._uncommitted.clear()
         if not keys:
             return
-        offsets = [_position(key[0], key[1], self._stored[key]) for key in keys]
         try:
             self._client.commit(offsets=offsets, asynchronous=True)
         except KafkaException as exc:

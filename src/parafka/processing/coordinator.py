@@ -206,6 +206,19 @@ class Coordinator:
                 return None
             return self._commit_point_locked()
 
+    def progress(self) -> tuple[int, int] | None:
+        """What :meth:`commit_point` would say, without encoding its metadata: the offset to
+        commit and a revision that changes whenever the metadata may have (0 without virtual
+        partitions, whose metadata is always empty). None when :meth:`commit_point` is. The
+        listener calls this after every notification and encodes only when it commits."""
+        with self._lock:
+            if self._state == "revoked":
+                return None
+            offset = self._tracker.committable()
+            if offset is None:
+                return None
+            return offset, self._tracker.revision if self.virtual else 0
+
     def revoke(self) -> tuple[tuple[int, str] | None, list[Job]]:
         """The partition is taken away: its last commit point and the jobs to enqueue.
 

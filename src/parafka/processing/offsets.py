@@ -49,13 +49,14 @@ class OffsetError(ParafkaError):
 class OffsetTracker:
     """Pending offsets of one partition as sorted disjoint inclusive runs, and its end."""
 
-    __slots__ = ("_end", "_firsts", "_lasts")
+    __slots__ = ("_end", "_firsts", "_lasts", "_revision")
 
     def __init__(self) -> None:
         # Parallel sorted lists: pending run i is [_firsts[i], _lasts[i]].
         self._firsts: list[int] = []
         self._lasts: list[int] = []
         self._end: int | None = None
+        self._revision = 0
 
     def __repr__(self) -> str:
         runs = list(zip(self._firsts, self._lasts, strict=True))
@@ -66,6 +67,13 @@ class OffsetTracker:
     def end(self) -> int | None:
         """One past the highest offset delivered (or skipped by the client); None before any."""
         return self._end
+
+    @property
+    def revision(self) -> int:
+        """A number that changes whenever the pending runs or the end may have changed: a
+        cheap test for "the commit point or what is finished above it may differ" (equal
+        revisions mean equal state; different ones may still describe the same state)."""
+        return self._revision
 
     @property
     def unfinished(self) -> int:
@@ -84,6 +92,7 @@ class OffsetTracker:
         first, last = offsets[0], offsets[-1]
         if first < 0 or last < first:
             raise OffsetError(f"invalid offsets {first}..{last}")
+        self._revision += 1
         if self._end is not None and first < self._end:
             raise OffsetError(
                 f"offsets from {first} are below the partition's end {self._end} "
@@ -117,6 +126,7 @@ class OffsetTracker:
         if position < 0 or (self._end is not None and position <= self._end):
             return False
         self._end = position
+        self._revision += 1
         return True
 
     def mark(self, first: int, last: int | None = None) -> None:
@@ -135,6 +145,7 @@ class OffsetTracker:
         firsts, lasts = self._firsts, self._lasts
         if not firsts:
             return
+        self._revision += 1
         if first <= firsts[0] and last >= lasts[-1]:  # everything pending is done
             firsts.clear()
             lasts.clear()
@@ -177,6 +188,7 @@ class OffsetTracker:
             raise OffsetError(f"invalid offset {offset}")
         if self._end is None or offset >= self._end:
             return
+        self._revision += 1
         firsts, lasts = self._firsts, self._lasts
         keep = bisect_left(firsts, offset)
         del firsts[keep:]
