@@ -114,3 +114,49 @@ def test_an_async_consumer_produces_without_blocking_the_loop(
     with running(app):
         wait_until(lambda: done[0] == 40, 60, "40 messages")
         assert end_offsets(kafka_bootstrap, audit) == {0: 40}  # all acknowledged already
+
+
+def test_batches_after_the_first_reach_the_loop_without_a_worker(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    """Once a lane's async instance exists, its batches go straight to the event loop: with
+    the only worker thread blocked in a synchronous consumer, an async partition still
+    processes everything, in order (before, each batch waited for a free worker)."""
+    fast, blocking, group = new_topic(partitions=1), new_topic(partitions=1), unique_name("g")
+    release = threading.Event()
+    seen: list[int] = []
+    blocked = threading.Event()
+
+    class Async(parafka.Consumer):
+        async def consume(self, messages: parafka.Messages) -> None:
+            for message in messages:
+                await asyncio.sleep(0)
+                seen.append(message.offset)
+
+    class Blocking(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            blocked.set()
+            release.wait(120)
+
+    app = parafka.App(
+        kafka={"bootstrap.servers": kafka_bootstrap},
+        group_id=group,
+        concurrency=1,
+        max_messages=1,
+        log_events=False,
+    )
+    app.topic(fast, Async, deserializer=parafka.raw_deserializer)
+    app.topic(blocking, Blocking, deserializer=parafka.raw_deserializer)
+    try:
+        with running(app):
+            produce_messages(kafka_bootstrap, fast, [(None, b"x", 0)])
+            wait_until(lambda: seen == [0], 60, "the first async batch (its instance created)")
+            produce_messages(kafka_bootstrap, blocking, [(None, b"x", 0)])
+            wait_until(blocked.is_set, 60, "the only worker blocked")
+            produce_messages(kafka_bootstrap, fast, ((None, b"x", 0) for _ in range(50)))
+            wait_until(lambda: len(seen) == 51, 30, "50 more async batches, no worker free")
+            assert seen == list(range(51))
+            release.set()
+    finally:
+        release.set()
+    assert committed(kafka_bootstrap, group, fast, 1) == {0: 51}

@@ -97,6 +97,10 @@ class Executor:
         self._monitor.publish("consumer.initialized", topic=self.topic, partition=self.partition)
         return consumer
 
+    def existing(self, lane: int) -> Consumer | None:
+        """The lane's consumer if it was created already (never creates one)."""
+        return self._consumers[lane]
+
     def instance_error(self, lane: int) -> BaseException | None:
         return self._errors[lane]
 

@@ -143,19 +143,24 @@ class ConsumeJob(Job):
             return coordinator.finished(
                 self, executor.instance_error(self.lane), 0.0, setup_failed=True
             )
-        batch = Messages(
-            self.messages,
-            coordinator.route.deserializer,
-            coordinator.topic,
-            coordinator.partition,
-            self.high_watermark,
-        )
+        batch = self.batch()
         runner = coordinator.runner
         if runner is not None and coordinator.route.asynchronous:
             runner.submit(self, consumer, batch)  # the loop thread reports when done
             return []
         error = executor.consume(self, consumer, batch)
         return coordinator.finished(self, error, coordinator.clock() - self.started_at)
+
+    def batch(self) -> Messages:
+        """What ``consume()`` receives (on the thread that runs this job)."""
+        coordinator = self.coordinator
+        return Messages(
+            self.messages,
+            coordinator.route.deserializer,
+            coordinator.topic,
+            coordinator.partition,
+            self.high_watermark,
+        )
 
 
 class HookJob(Job):

@@ -18,10 +18,14 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from parafka.instrumentation import Monitor
 from parafka.processing.jobs import Job
 from parafka.processing.watchdog import Running, Source, Watchdog
+
+if TYPE_CHECKING:
+    from parafka.processing.coroutines import CoroutineRunner
 
 __all__ = ["Busy", "JobsQueue", "WorkerPool"]
 
@@ -34,12 +38,20 @@ _STOP = _Stop()
 
 
 class JobsQueue:
-    """A FIFO of jobs (thread-safe; ``get`` blocks)."""
+    """A FIFO of jobs (thread-safe; ``get`` blocks).
+
+    With an event loop for async consumers (:attr:`runner`, set once before any job is put),
+    ``put`` first offers each job to it: an async consumer's batch whose instance exists goes
+    straight to the loop, without a worker's hop."""
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[Job | _Stop] = queue.SimpleQueue()
+        self.runner: CoroutineRunner | None = None
 
     def put(self, job: Job) -> None:
+        runner = self.runner
+        if runner is not None and runner.offer(job):
+            return
         self._queue.put(job)
 
     def get(self) -> Job | _Stop:
