@@ -338,3 +338,24 @@ def test_any_string_decodes_to_valid_ranges_or_to_nothing_with_a_reason(
         assert decoded.problem in get_args(progress.Problem)
         assert decoded.finished == []
         assert decoded.detail
+
+
+def _bitmap_bit_by_bit(committed: int, finished: list[tuple[int, int]]) -> str:
+    """The bitmap as its format describes it, one bit at a time (the reference)."""
+    span = finished[-1][1] - committed
+    bits = bytearray((span + 7) // 8)
+    for start, end in finished:
+        for index in range(start - committed - 1, end - committed):
+            bits[index >> 3] |= 1 << (index & 7)
+    return "b" + base64.urlsafe_b64encode(zlib.compress(bytes(bits), 9)).decode().rstrip("=")
+
+
+@given(OFFSETS, st.lists(st.tuples(st.integers(1, 40), st.integers(0, 40)), min_size=1))
+def test_the_bitmap_matches_its_bit_by_bit_definition(
+    committed: int, steps: list[tuple[int, int]]
+) -> None:
+    finished, previous = [], committed
+    for gap, length in steps:
+        finished.append((previous + gap, previous + gap + length))
+        previous += gap + length
+    assert progress._bitmap(committed, finished) == _bitmap_bit_by_bit(committed, finished)

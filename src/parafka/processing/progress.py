@@ -94,8 +94,8 @@ def _ignored(problem: Problem, detail: str) -> Decoded:
 
 
 def _b36(number: int) -> str:
-    if number == 0:
-        return "0"
+    if number < 36:  # most gaps and run lengths: one digit
+        return _DIGITS[number]
     digits = []
     while number:
         number, rest = divmod(number, 36)
@@ -134,12 +134,12 @@ def _ranges(committed: int, finished: Ranges) -> str:
 
 
 def _bitmap(committed: int, finished: Ranges) -> str:
+    # Bit i (byte i >> 3, bit i & 7) is offset committed + 1 + i: one int, little-endian.
     span = finished[-1][1] - committed
-    bits = bytearray((span + 7) // 8)
+    bits = 0
     for start, end in finished:
-        for index in range(start - committed - 1, end - committed):
-            bits[index >> 3] |= 1 << (index & 7)
-    packed = zlib.compress(bytes(bits), 9)
+        bits |= ((1 << (end - start + 1)) - 1) << (start - committed - 1)
+    packed = zlib.compress(bits.to_bytes((span + 7) // 8, "little"), 9)
     return "b" + base64.urlsafe_b64encode(packed).decode().rstrip("=")
 
 
@@ -151,9 +151,12 @@ def encode(committed: int, finished: Ranges, limit: int = MAX_METADATA) -> str:
     head = f"{PREFIX}{_b36(committed)}:"
     kept = _within_bounds(committed, finished)
     while kept:
-        text = head + _ranges(committed, kept)
-        if len(text) > limit:
-            text = min(text, head + _bitmap(committed, kept), key=len)
+        # Each range takes at least 4 characters ("g-l,"): past that, skip writing them out.
+        ranges_fit = len(head) + 4 * len(kept) <= limit
+        text = head + _ranges(committed, kept) if ranges_fit else ""
+        if not ranges_fit or len(text) > limit:
+            bitmap = head + _bitmap(committed, kept)
+            text = bitmap if not text else min(text, bitmap, key=len)
         if len(text) <= limit:
             return text
         kept = kept[: max(len(kept) * 3 // 4, len(kept) - 1)]  # leave out the furthest
