@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("threads", "async"), default="threads")
     parser.add_argument("--partitions", type=int, default=20)
     parser.add_argument("--lanes", type=int, default=0, help="virtual partitions per partition")
-    parser.add_argument("--distribution", default="consistent")
+    parser.add_argument("--distribution", choices=("balanced", "consistent"), default=None)
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--max-messages", type=int, default=100)
     parser.add_argument("--cost-ms", type=float, default=1.0)

@@ -69,7 +69,7 @@ def test_info_shows_groups_topics_consumers_and_masks_secrets(tmp_path: Path) ->
     assert shop_orders[5:] == ["-", "orders.dlq after 3 retries", "json"]
     assert shop_clicks[2] == "clicks"
     assert shop_clicks[1] != "default"
-    assert shop_clicks[5].startswith("4 lanes, consistent, by shopapp.<lambda>")
+    assert shop_clicks[5].startswith("4 lanes, balanced, by shopapp.<lambda>")
     assert shop_clicks[6] == "- (retried forever)"
     assert audit_orders[:5] == ["audit", "default", "orders", "shopapp.Orders", "manual"]
     assert audit_orders[7] == "raw"

@@ -199,6 +199,7 @@ def test_after_sigkill_only_the_unfinished_message_is_processed_again(
         group,
         out=str(out),
         vp=str(LANES),
+        distribution="consistent",  # keys_by_lane() relies on it
         hang="0:100",
         max_messages="10",
         session_timeout_ms="6000",

@@ -87,7 +87,7 @@ def make(
 
 
 def by_key() -> VirtualPartitions:
-    return VirtualPartitions(partitioner=lambda m: m.key)
+    return VirtualPartitions(partitioner=lambda m: m.key, distribution="consistent")
 
 
 def run_all(jobs: list[Job]) -> None:
@@ -370,7 +370,7 @@ def test_a_pause_in_one_lane_never_drops_or_skips_another_lanes_messages(
     vp = VirtualPartitions(
         partitioner=lambda m: m.key,
         max_partitions=2,
-        reducer=lambda k: 0 if k == b"slow" else 1,
+        **({"reducer": lambda k: 0 if k == b"slow" else 1} if distribution == "consistent" else {}),
         distribution=distribution,  # type: ignore[arg-type]
     )
     c = make(vp, clock, consumer=Pauser, concurrency=2, max_messages=2)
@@ -404,3 +404,11 @@ def test_a_pause_in_one_lane_never_drops_or_skips_another_lanes_messages(
     for key in (b"slow", b"fast"):
         firsts = list(dict.fromkeys(o for o, k, _ in Recorder.seen if k == key))
         assert firsts == sorted(firsts)
+
+
+def test_the_default_distribution_is_balanced_and_a_reducer_means_consistent() -> None:
+    assert VirtualPartitions(partitioner=lambda m: m.key).distribution == "balanced"
+    with_reducer = VirtualPartitions(partitioner=lambda m: m.key, reducer=lambda k: 0)
+    assert with_reducer.distribution == "consistent"
+    with pytest.raises(parafka.ConfigurationError, match=r"reducer=\.\.\.\) is only used with"):
+        VirtualPartitions(partitioner=lambda m: m.key, reducer=lambda k: 0, distribution="balanced")

@@ -43,16 +43,25 @@ class VirtualPartitions:
     ``partitioner(message)`` gives a message's key (messages with equal keys stay in order);
     ``None`` is a key like any other, so all ``None``-keyed messages share one lane.
     ``max_partitions``: lanes per partition (default: the app's ``concurrency``).
-    ``reducer(key) -> int`` picks the lane (``% max_partitions``) with ``consistent``
-    distribution (default :func:`stable_hash`): a key always lands in the same lane and the same
-    consumer instance. ``balanced`` packs each fetch's key groups by size onto the least loaded
-    lanes (a key that still has work queued stays in its lane, so order holds).
+    ``distribution``: ``balanced`` (the default) packs each fetch's key groups by size onto the
+    least loaded lanes (a key that still has work queued stays in its lane, so order holds);
+    ``consistent`` puts a key always in the same lane and the same consumer instance, lane =
+    ``reducer(key) % max_partitions`` (default reducer :func:`stable_hash`), for consumers that
+    keep per-key state in their instance. Passing a ``reducer`` without a distribution means
+    ``consistent``; a ``reducer`` with ``balanced`` is refused (it would not be used).
+
+    ``balanced`` is the default on evidence: with 1,000 keys on 25 lanes of one partition,
+    ``consistent`` hashing gives some lanes more keys than others, the fullest lane's backlog
+    pauses the partition, and the others idle: 0.80-0.81 of the ideal throughput against
+    0.97-0.98 for ``balanced`` at max_messages 10, 100 and 500 (``python -m bench.profile
+    --partitions 1 --lanes 25 --concurrency 25 --distribution ...``).
     """
 
     partitioner: Callable[[Message], Hashable]
     max_partitions: int | None = None
     reducer: Callable[[Any], int] = stable_hash
-    distribution: Distribution = "consistent"
+    #: None (not given): ``balanced``, or ``consistent`` when a ``reducer`` is given.
+    distribution: Distribution | None = None
 
     def __post_init__(self) -> None:
         if not callable(self.partitioner):
@@ -68,10 +77,18 @@ class VirtualPartitions:
                 f"VirtualPartitions(max_partitions=...) must be an integer >= 1, "
                 f"got {self.max_partitions!r}"
             )
-        if self.distribution not in ("consistent", "balanced"):
+        if self.distribution is None:
+            chosen = "balanced" if self.reducer is stable_hash else "consistent"
+            object.__setattr__(self, "distribution", chosen)
+        elif self.distribution not in ("consistent", "balanced"):
             raise ConfigurationError(
                 f"VirtualPartitions(distribution=...) must be 'consistent' or 'balanced', "
                 f"got {self.distribution!r}"
+            )
+        elif self.distribution == "balanced" and self.reducer is not stable_hash:
+            raise ConfigurationError(
+                "VirtualPartitions(reducer=...) is only used with distribution='consistent' "
+                "(balanced lanes are chosen by load, not by the key's hash)"
             )
 
 

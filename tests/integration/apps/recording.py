@@ -21,6 +21,7 @@ _lock = threading.Lock()
 _hang = _env.get("RECORDING_HANG")  # "partition:offset" that blocks forever
 _processed: dict[int, set[int]] = {}
 _vp = int(_env.get("RECORDING_VP", "0"))
+_distribution: Any = _env.get("RECORDING_DISTRIBUTION")  # None: parafka's default
 
 
 class Recording(parafka.Consumer):
@@ -87,7 +88,11 @@ app.topic(
     Recording,
     deserializer=parafka.raw_deserializer,
     virtual_partitions=(
-        parafka.VirtualPartitions(partitioner=lambda m: m.key, max_partitions=_vp) if _vp else None
+        parafka.VirtualPartitions(
+            partitioner=lambda m: m.key, max_partitions=_vp, distribution=_distribution
+        )
+        if _vp
+        else None
     ),
 )
 app.monitor.subscribe("offsets.stored", _check)
