@@ -3,6 +3,16 @@
 from parafka.app import App
 from parafka.consumer import Consumer
 from parafka.dead_letters import DeadLetterQueue
+from parafka.deserializers import (
+    headers_dict_deserializer,
+    headers_raw_deserializer,
+    json_deserializer,
+    key_json_deserializer,
+    key_raw_deserializer,
+    key_string_deserializer,
+    raw_deserializer,
+    string_deserializer,
+)
 from parafka.errors import (
     AuthenticationFailed,
     ClientStuck,
@@ -15,13 +25,7 @@ from parafka.errors import (
     UndeliverableError,
 )
 from parafka.instrumentation import Event
-from parafka.messages import (
-    BatchMetadata,
-    Message,
-    Messages,
-    json_deserializer,
-    raw_deserializer,
-)
+from parafka.messages import BatchMetadata, Deserializer, Message, Messages
 from parafka.processing.virtual import VirtualPartitions
 from parafka.topics import TopicConfig
 
@@ -37,6 +41,7 @@ __all__ = [
     "DeadLetterError",
     "DeadLetterQueue",
     "DeserializationError",
+    "Deserializer",
     "Event",
     "Message",
     "Messages",
@@ -47,6 +52,12 @@ __all__ = [
     "UndeliverableError",
     "VirtualPartitions",
     "__version__",
+    "headers_dict_deserializer",
+    "headers_raw_deserializer",
     "json_deserializer",
+    "key_json_deserializer",
+    "key_raw_deserializer",
+    "key_string_deserializer",
     "raw_deserializer",
+    "string_deserializer",
 ]

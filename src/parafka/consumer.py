@@ -7,7 +7,7 @@ parafka never calls one instance from two threads at once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from parafka.messages import Message, Messages
 
@@ -29,12 +29,15 @@ class Consumer:
     #: The app's shared producer; set by parafka when the instance is created.
     _parafka_producer: SharedProducer | None = None
 
-    def consume(self, messages: Messages) -> None:
+    def consume(self, messages: Messages[Any]) -> None:
         """Process one batch (one partition, offset order). Raising retries it later.
 
         May be ``async def``: then it runs on the app's event loop thread, many partitions (and
         lanes) awaiting at once. Inside it, use ``await self.produce_async(...)`` and
-        ``mark_as_consumed`` (``produce`` and ``mark_as_consumed_sync`` would block the loop)."""
+        ``mark_as_consumed`` (``produce`` and ``mark_as_consumed_sync`` would block the loop).
+
+        Subclasses may narrow the payload type: ``def consume(self, messages:
+        parafka.Messages[Order])`` (the route's deserializer must return ``Order``)."""
         raise NotImplementedError(f"{type(self).__name__} must implement consume(messages)")
 
     def initialized(self) -> None:
@@ -107,7 +110,7 @@ class Consumer:
             raise RuntimeError("produce_async() needs a consumer created by a running parafka.App")
         await producer.send_async(topic, value, key, headers)
 
-    def mark_as_consumed(self, message: Message) -> bool:
+    def mark_as_consumed(self, message: Message[Any]) -> bool:
         """Mark ``message`` and the messages before it in this batch as processed.
 
         Returns False when the partition is no longer this process's (nothing is marked then).
@@ -119,7 +122,7 @@ class Consumer:
             raise RuntimeError("mark_as_consumed() is only valid inside consume()")
         return job.mark(message.offset)
 
-    def mark_as_consumed_sync(self, message: Message, timeout: float = 30.0) -> bool:
+    def mark_as_consumed_sync(self, message: Message[Any], timeout: float = 30.0) -> bool:
         """Like :meth:`mark_as_consumed`, then wait until the listener committed the partition's
         offset to the broker. False when the partition is gone or the commit failed."""
         job = self._parafka_job

@@ -145,7 +145,7 @@ class ConsumeJob(Job):
             )
         batch = Messages(
             self.messages,
-            coordinator.route.deserializer,
+            coordinator.route.deserializers,
             coordinator.topic,
             coordinator.partition,
             self.high_watermark,

@@ -49,7 +49,7 @@ class VirtualPartitions:
     lanes (a key that still has work queued stays in its lane, so order holds).
     """
 
-    partitioner: Callable[[Message], Hashable]
+    partitioner: Callable[[Message[Any]], Hashable]
     max_partitions: int | None = None
     reducer: Callable[[Any], int] = stable_hash
     distribution: Distribution = "consistent"
