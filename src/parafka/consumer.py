@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from parafka.messages import Message, Messages
+from parafka.serializers import Headers, Serializer, serialize, serialize_headers
 
 if TYPE_CHECKING:
     from parafka.processing.jobs import ConsumeJob
@@ -56,20 +57,28 @@ class Consumer:
     def produce(
         self,
         topic: str,
-        value: bytes | None = None,
-        key: bytes | None = None,
-        headers: list[tuple[str, str | bytes | None]] | None = None,
+        value: Any = None,
+        key: Any = None,
+        headers: Headers | None = None,
         timeout: float = 60.0,
+        *,
+        serializer: Serializer | None = None,
+        key_serializer: Serializer | None = None,
     ) -> None:
         """Produce a message with the app's shared producer and wait for the broker's ack.
 
-        Raises ``KafkaException`` when it was not acknowledged (so ``consume()`` fails and is
-        retried: at-least-once for what a consumer produces too).
+        ``value`` and ``key`` go through ``serializer`` and ``key_serializer`` (e.g.
+        ``parafka.json_serializer``); without one they must be bytes, str (sent as UTF-8) or
+        None. ``headers``: ``(name, value)`` pairs or a mapping; values str, bytes or None.
+        What cannot be sent raises :class:`~parafka.errors.SerializationError` before anything
+        is produced. Raises ``KafkaException`` when it was not acknowledged (so ``consume()``
+        fails and is retried: at-least-once for what a consumer produces too).
         """
         producer = self._parafka_producer
         if producer is None:
             raise RuntimeError("produce() needs a consumer created by a running parafka.App")
-        producer.send(topic, value, key, headers, timeout)
+        value_bytes, key_bytes, checked = _encoded(value, key, headers, serializer, key_serializer)
+        producer.send(topic, value_bytes, key_bytes, checked, timeout)
 
     def pause(self, offset: int, timeout: float | None = None) -> bool:
         """Pause this partition; after ``timeout`` seconds (None: the topic's ``pause_timeout``)
@@ -99,16 +108,20 @@ class Consumer:
     async def produce_async(
         self,
         topic: str,
-        value: bytes | None = None,
-        key: bytes | None = None,
-        headers: list[tuple[str, str | bytes | None]] | None = None,
+        value: Any = None,
+        key: Any = None,
+        headers: Headers | None = None,
+        *,
+        serializer: Serializer | None = None,
+        key_serializer: Serializer | None = None,
     ) -> None:
         """:meth:`produce` for ``async def consume``: awaits the broker's ack without blocking
-        the event loop."""
+        the event loop. Serializes and checks like :meth:`produce`."""
         producer = self._parafka_producer
         if producer is None:
             raise RuntimeError("produce_async() needs a consumer created by a running parafka.App")
-        await producer.send_async(topic, value, key, headers)
+        value_bytes, key_bytes, checked = _encoded(value, key, headers, serializer, key_serializer)
+        await producer.send_async(topic, value_bytes, key_bytes, checked)
 
     def mark_as_consumed(self, message: Message[Any]) -> bool:
         """Mark ``message`` and the messages before it in this batch as processed.
@@ -129,3 +142,18 @@ class Consumer:
         if job is None:
             raise RuntimeError("mark_as_consumed_sync() is only valid inside consume()")
         return job.mark(message.offset) and job.coordinator.commit_now(timeout)
+
+
+def _encoded(
+    value: Any,
+    key: Any,
+    headers: Headers | None,
+    serializer: Serializer | None,
+    key_serializer: Serializer | None,
+) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes | None]] | None]:
+    """The value, key and headers as bytes, all checked before anything is produced."""
+    return (
+        serialize(value, serializer, "value"),
+        serialize(key, key_serializer, "key"),
+        serialize_headers(headers),
+    )

@@ -5,6 +5,7 @@
     ParafkaError
     ├── ConfigurationError      bad settings, raised at configuration/start time
     ├── DeserializationError    a message's value, key or headers could not be deserialized
+    ├── SerializationError      a value, key or header to produce could not be turned into bytes
     ├── DeadLetterError         a message could not be sent to its dead letter queue
     ├── UndeliverableError      the broker or client refused a produced message for good
     ├── SecurityError           the broker refused the connection's login or TLS handshake
@@ -39,6 +40,7 @@ __all__ = [
     "ParafkaError",
     "PortInUse",
     "SecurityError",
+    "SerializationError",
     "SslHandshakeFailed",
     "UndeliverableError",
 ]
@@ -69,6 +71,11 @@ class DeserializationError(ParafkaError):
         self.message = message
         self.reason = reason
         self.part = part
+
+
+class SerializationError(ParafkaError, TypeError):
+    """A value, key or header given to ``produce()`` could not be turned into bytes; raised
+    before anything is produced. A ``TypeError`` too (a value of the wrong type)."""
 
 
 class DeadLetterError(ParafkaError):
