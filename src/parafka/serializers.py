@@ -95,9 +95,12 @@ def serialize(value: Any, serializer: Serializer | None, what: str) -> bytes | N
             return string_serializer(value)
         if isinstance(value, _BYTES_LIKE):
             return bytes(value)
+        # A pydantic model is not JSON to json.dumps: point at the serializer that takes it.
+        model = hasattr(type(value), "model_dump_json")
+        suggested = "parafka.pydantic.model_serializer" if model else "parafka.json_serializer"
         raise SerializationError(
             f"produce() cannot send {_a(value)} as the {what}: it takes bytes, str "
-            f"or None; pass {parameter}=parafka.json_serializer (or encode it yourself)"
+            f"or None; pass {parameter}={suggested} (or encode it yourself)"
         )
     if not callable(serializer):
         raise SerializationError(

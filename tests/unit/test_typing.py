@@ -15,6 +15,7 @@ import pytest
 import parafka
 
 api = pytest.importorskip("mypy.api")
+pytest.importorskip("pydantic")  # the snippets use parafka.pydantic too
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -24,12 +25,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pydantic
+
 import parafka
+from parafka.pydantic import model_deserializer, model_serializer
 
 
 @dataclass
 class Order:
     id: int
+
+
+class Invoice(pydantic.BaseModel):
+    number: int
 
 
 def parse(message: parafka.Message[Any]) -> Order:
@@ -65,6 +73,15 @@ app = parafka.App(kafka={"bootstrap.servers": "127.0.0.1:1"})
 app.topic("orders", Orders, deserializer=parse, key_deserializer=parafka.key_string_deserializer)
 batch = parafka.Messages([], parse, "orders", 0)
 order: Order = batch[0].payload
+invoices: parafka.Deserializer[Invoice] = model_deserializer(Invoice)
+serializer: parafka.Serializer = model_serializer
+
+
+class Invoices(parafka.Consumer):
+    def consume(self, messages: parafka.Messages[Invoice]) -> None:
+        for m in messages:
+            number: int = m.payload.number
+            self.produce("out", m.payload, str(number), serializer=model_serializer)
 """
 )
 
@@ -81,6 +98,7 @@ class Orders(parafka.Consumer):
 batch = parafka.Messages([], parse, "orders", 0)
 name: str = batch[0].payload  # E: expression has type "Order", variable has type "str"
 wrong: parafka.Deserializer[int] = parafka.string_deserializer  # E: Incompatible types
+model: parafka.Deserializer[Order] = model_deserializer(Invoice)  # E: expected "type[Order]"
 """
 )
 
