@@ -134,7 +134,14 @@ class Message(Generic[T_co]):
         :class:`~parafka.errors.DeserializationError` (``part="key"``)."""
         key = self._key
         if key is _UNSET:
-            key = self._key = self._deserialize("key", self._deserializers.key)
+            deserializer = self._deserializers.key
+            if deserializer is key_raw_deserializer:  # the default, inlined: partitioners read it
+                key = self._raw.key()
+                if key is not None and not isinstance(key, bytes):
+                    key = str(key).encode()
+            else:
+                key = self._deserialize("key", deserializer)
+            self._key = key
         return key
 
     @property
