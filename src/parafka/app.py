@@ -34,6 +34,7 @@ from parafka.connection.client import LIBRDKAFKA_LOG, redact_secrets_of
 from parafka.connection.listener import Listener
 from parafka.consumer import Consumer
 from parafka.dead_letters import DeadLetterQueue
+from parafka.deserializers import headers_raw_deserializer, key_raw_deserializer
 from parafka.environment import (
     DEFAULT_KAFKA_PREFIX,
     DEFAULT_PREFIX,
@@ -194,7 +195,9 @@ class App:
         consumer: type[Consumer],
         *,
         manual_offset_management: bool = False,
-        deserializer: Deserializer = json_deserializer,
+        deserializer: Deserializer[Any] = json_deserializer,
+        key_deserializer: Deserializer[Any] = key_raw_deserializer,
+        headers_deserializer: Deserializer[Any] = headers_raw_deserializer,
         kafka: Mapping[str, Any] | None = None,
         subscription_group: str | None = None,
         virtual_partitions: VirtualPartitions | None = None,
@@ -206,8 +209,11 @@ class App:
         """Route topic ``name`` of the default group (``group_id``) to ``consumer``.
 
         ``manual_offset_management``: only ``mark_as_consumed()`` marks messages.
-        ``deserializer``: ``message -> payload`` (default JSON). ``kafka``: librdkafka settings
-        for this topic's connection (a different value means a separate connection).
+        ``deserializer``: ``message -> payload`` (default JSON). ``key_deserializer``:
+        ``message -> message.key`` (default the raw bytes). ``headers_deserializer``:
+        ``message -> message.headers`` (default the list of ``(name, value)`` pairs); see
+        ``parafka.deserializers``. ``kafka``: librdkafka settings for this topic's connection
+        (a different value means a separate connection).
         ``subscription_group``: force a separate connection under this name.
         ``virtual_partitions``: process each partition in parallel lanes (ordered per key).
         ``dead_letter_queue``: where messages go after ``max_retries`` retries.
@@ -219,6 +225,8 @@ class App:
             consumer,
             manual_offset_management=manual_offset_management,
             deserializer=deserializer,
+            key_deserializer=key_deserializer,
+            headers_deserializer=headers_deserializer,
             kafka=kafka,
             subscription_group=subscription_group,
             virtual_partitions=virtual_partitions,

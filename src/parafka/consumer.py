@@ -7,9 +7,10 @@ parafka never calls one instance from two threads at once.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from parafka.messages import Message, Messages
+from parafka.serializers import Headers, Serializer, serialize, serialize_headers
 
 if TYPE_CHECKING:
     from parafka.processing.jobs import ConsumeJob
@@ -29,12 +30,15 @@ class Consumer:
     #: The app's shared producer; set by parafka when the instance is created.
     _parafka_producer: SharedProducer | None = None
 
-    def consume(self, messages: Messages) -> None:
+    def consume(self, messages: Messages[Any]) -> None:
         """Process one batch (one partition, offset order). Raising retries it later.
 
         May be ``async def``: then it runs on the app's event loop thread, many partitions (and
         lanes) awaiting at once. Inside it, use ``await self.produce_async(...)`` and
-        ``mark_as_consumed`` (``produce`` and ``mark_as_consumed_sync`` would block the loop)."""
+        ``mark_as_consumed`` (``produce`` and ``mark_as_consumed_sync`` would block the loop).
+
+        Subclasses may narrow the payload type: ``def consume(self, messages:
+        parafka.Messages[Order])`` (the route's deserializer must return ``Order``)."""
         raise NotImplementedError(f"{type(self).__name__} must implement consume(messages)")
 
     def initialized(self) -> None:
@@ -53,20 +57,28 @@ class Consumer:
     def produce(
         self,
         topic: str,
-        value: bytes | None = None,
-        key: bytes | None = None,
-        headers: list[tuple[str, str | bytes | None]] | None = None,
+        value: Any = None,
+        key: Any = None,
+        headers: Headers | None = None,
         timeout: float = 60.0,
+        *,
+        serializer: Serializer | None = None,
+        key_serializer: Serializer | None = None,
     ) -> None:
         """Produce a message with the app's shared producer and wait for the broker's ack.
 
-        Raises ``KafkaException`` when it was not acknowledged (so ``consume()`` fails and is
-        retried: at-least-once for what a consumer produces too).
+        ``value`` and ``key`` go through ``serializer`` and ``key_serializer`` (e.g.
+        ``parafka.json_serializer``); without one they must be bytes, str (sent as UTF-8) or
+        None. ``headers``: ``(name, value)`` pairs or a mapping; values str, bytes or None.
+        What cannot be sent raises :class:`~parafka.errors.SerializationError` before anything
+        is produced. Raises ``KafkaException`` when it was not acknowledged (so ``consume()``
+        fails and is retried: at-least-once for what a consumer produces too).
         """
         producer = self._parafka_producer
         if producer is None:
             raise RuntimeError("produce() needs a consumer created by a running parafka.App")
-        producer.send(topic, value, key, headers, timeout)
+        value_bytes, key_bytes, checked = _encoded(value, key, headers, serializer, key_serializer)
+        producer.send(topic, value_bytes, key_bytes, checked, timeout)
 
     def pause(self, offset: int, timeout: float | None = None) -> bool:
         """Pause this partition; after ``timeout`` seconds (None: the topic's ``pause_timeout``)
@@ -96,18 +108,22 @@ class Consumer:
     async def produce_async(
         self,
         topic: str,
-        value: bytes | None = None,
-        key: bytes | None = None,
-        headers: list[tuple[str, str | bytes | None]] | None = None,
+        value: Any = None,
+        key: Any = None,
+        headers: Headers | None = None,
+        *,
+        serializer: Serializer | None = None,
+        key_serializer: Serializer | None = None,
     ) -> None:
         """:meth:`produce` for ``async def consume``: awaits the broker's ack without blocking
-        the event loop."""
+        the event loop. Serializes and checks like :meth:`produce`."""
         producer = self._parafka_producer
         if producer is None:
             raise RuntimeError("produce_async() needs a consumer created by a running parafka.App")
-        await producer.send_async(topic, value, key, headers)
+        value_bytes, key_bytes, checked = _encoded(value, key, headers, serializer, key_serializer)
+        await producer.send_async(topic, value_bytes, key_bytes, checked)
 
-    def mark_as_consumed(self, message: Message) -> bool:
+    def mark_as_consumed(self, message: Message[Any]) -> bool:
         """Mark ``message`` and the messages before it in this batch as processed.
 
         Returns False when the partition is no longer this process's (nothing is marked then).
@@ -119,10 +135,25 @@ class Consumer:
             raise RuntimeError("mark_as_consumed() is only valid inside consume()")
         return job.mark(message.offset)
 
-    def mark_as_consumed_sync(self, message: Message, timeout: float = 30.0) -> bool:
+    def mark_as_consumed_sync(self, message: Message[Any], timeout: float = 30.0) -> bool:
         """Like :meth:`mark_as_consumed`, then wait until the listener committed the partition's
         offset to the broker. False when the partition is gone or the commit failed."""
         job = self._parafka_job
         if job is None:
             raise RuntimeError("mark_as_consumed_sync() is only valid inside consume()")
         return job.mark(message.offset) and job.coordinator.commit_now(timeout)
+
+
+def _encoded(
+    value: Any,
+    key: Any,
+    headers: Headers | None,
+    serializer: Serializer | None,
+    key_serializer: Serializer | None,
+) -> tuple[bytes | None, bytes | None, list[tuple[str, bytes | None]] | None]:
+    """The value, key and headers as bytes, all checked before anything is produced."""
+    return (
+        serialize(value, serializer, "value"),
+        serialize(key, key_serializer, "key"),
+        serialize_headers(headers),
+    )

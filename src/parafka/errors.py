@@ -4,7 +4,8 @@
 
     ParafkaError
     ├── ConfigurationError      bad settings, raised at configuration/start time
-    ├── DeserializationError    a message's value could not be turned into its payload
+    ├── DeserializationError    a message's value, key or headers could not be deserialized
+    ├── SerializationError      a value, key or header to produce could not be turned into bytes
     ├── DeadLetterError         a message could not be sent to its dead letter queue
     ├── UndeliverableError      the broker or client refused a produced message for good
     ├── SecurityError           the broker refused the connection's login or TLS handshake
@@ -39,6 +40,7 @@ __all__ = [
     "ParafkaError",
     "PortInUse",
     "SecurityError",
+    "SerializationError",
     "SslHandshakeFailed",
     "UndeliverableError",
 ]
@@ -53,18 +55,27 @@ class ConfigurationError(ParafkaError):
 
 
 class DeserializationError(ParafkaError):
-    """``message.payload`` failed; ``message.value`` keeps the raw bytes."""
+    """``message.payload`` (or ``.key``, ``.headers``) failed; ``message.value`` (``.raw_key``,
+    ``.raw_headers``) keeps the raw bytes. ``part``: which part failed, ``"value"``, ``"key"``
+    or ``"headers"``."""
 
-    def __init__(self, message: object, reason: str) -> None:
+    def __init__(self, message: object, reason: str, *, part: str = "value") -> None:
         where = ""
         topic, partition, offset = (
             getattr(message, a, None) for a in ("topic", "partition", "offset")
         )
         if topic is not None:
             where = f" ({topic}/{partition} offset {offset})"
-        super().__init__(f"cannot deserialize the message{where}: {reason}")
+        what = "the message" if part == "value" else f"the {part} of the message"
+        super().__init__(f"cannot deserialize {what}{where}: {reason}")
         self.message = message
         self.reason = reason
+        self.part = part
+
+
+class SerializationError(ParafkaError, TypeError):
+    """A value, key or header given to ``produce()`` could not be turned into bytes; raised
+    before anything is produced. A ``TypeError`` too (a value of the wrong type)."""
 
 
 class DeadLetterError(ParafkaError):

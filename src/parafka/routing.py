@@ -24,8 +24,9 @@ from typing import Any, Protocol
 from parafka.config import Settings, is_secret, mask_secrets, validate_kafka
 from parafka.consumer import Consumer
 from parafka.dead_letters import DeadLetterQueue
+from parafka.deserializers import headers_raw_deserializer, key_raw_deserializer
 from parafka.errors import ConfigurationError
-from parafka.messages import Deserializer, json_deserializer
+from parafka.messages import Deserializer, Deserializers, json_deserializer
 from parafka.processing.virtual import VirtualPartitions
 from parafka.topics import TopicConfig
 
@@ -47,7 +48,9 @@ class Route:
     subscription_group: str
     kafka: Mapping[str, Any] = field(default_factory=dict)
     manual_offset_management: bool = False
-    deserializer: Deserializer = json_deserializer
+    deserializer: Deserializer[Any] = json_deserializer
+    key_deserializer: Deserializer[Any] = key_raw_deserializer
+    headers_deserializer: Deserializer[Any] = headers_raw_deserializer
     virtual_partitions: VirtualPartitions | None = None
     dead_letter_queue: DeadLetterQueue | None = None
     pause_timeout: float | None = None  # None: the app's setting
@@ -58,6 +61,13 @@ class Route:
     #: The compiled pattern of a ``^...`` route, else None. A pattern route bound to one
     #: assigned topic (:meth:`bound`) keeps it, with that topic's name as ``topic``.
     pattern: re.Pattern[str] | None = field(default=None, compare=False)
+    #: The three deserializers as one object, built once here: each message of the route
+    #: holds a reference to it.
+    deserializers: Deserializers[Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        bundle = Deserializers(self.deserializer, self.key_deserializer, self.headers_deserializer)
+        object.__setattr__(self, "deserializers", bundle)
 
     def matches(self, topic: str) -> bool:
         """True if this route reads ``topic``: its name, or a match of its pattern (searched
@@ -162,7 +172,9 @@ class ConsumerGroup:
         consumer: type[Consumer],
         *,
         manual_offset_management: bool = False,
-        deserializer: Deserializer = json_deserializer,
+        deserializer: Deserializer[Any] = json_deserializer,
+        key_deserializer: Deserializer[Any] = key_raw_deserializer,
+        headers_deserializer: Deserializer[Any] = headers_raw_deserializer,
         kafka: Mapping[str, Any] | None = None,
         subscription_group: str | None = None,
         virtual_partitions: VirtualPartitions | None = None,
@@ -183,8 +195,9 @@ class ConsumerGroup:
             raise ConfigurationError(
                 f"topic {name!r}: {consumer.__name__} does not implement consume(messages)"
             )
-        if not callable(deserializer):
-            raise ConfigurationError(f"topic {name!r}: deserializer must be callable")
+        _check_deserializer(name, "deserializer", deserializer, "the JSON value")
+        _check_deserializer(name, "key_deserializer", key_deserializer, "the raw key")
+        _check_deserializer(name, "headers_deserializer", headers_deserializer, "the raw headers")
         if virtual_partitions is not None and not isinstance(virtual_partitions, VirtualPartitions):
             raise ConfigurationError(
                 f"topic {name!r}: virtual_partitions must be a parafka.VirtualPartitions"
@@ -224,6 +237,8 @@ class ConsumerGroup:
             kafka=overrides,
             manual_offset_management=bool(manual_offset_management),
             deserializer=deserializer,
+            key_deserializer=key_deserializer,
+            headers_deserializer=headers_deserializer,
             virtual_partitions=virtual_partitions,
             dead_letter_queue=dead_letter_queue,
             pause_timeout=pause[0],
@@ -243,6 +258,37 @@ def _compile(name: str) -> re.Pattern[str]:
         raise ConfigurationError(
             f"topic {name!r}: a topic starting with '^' is a regular expression, and this one "
             f"does not compile ({exc})"
+        ) from exc
+
+
+def _check_deserializer(name: str, parameter: str, deserializer: object, default: str) -> None:
+    """A deserializer is called with one argument, the message; say so at configuration time
+    rather than on the first message (which would then be retried, or dead-lettered)."""
+    if deserializer is None:
+        raise ConfigurationError(
+            f"topic {name!r}: {parameter} must be callable, got None (leave it out for {default})"
+        )
+    if not callable(deserializer):
+        raise ConfigurationError(
+            f"topic {name!r}: {parameter} must be callable (message -> result), "
+            f"got {type(deserializer).__name__} {deserializer!r}"
+        )
+    if inspect.isclass(deserializer) and hasattr(deserializer, "model_validate_json"):
+        raise ConfigurationError(
+            f"topic {name!r}: {parameter} is the pydantic model {deserializer.__qualname__}, "
+            f"which would be called with the message; pass "
+            f"parafka.pydantic.model_deserializer({deserializer.__qualname__}) instead"
+        )
+    try:
+        signature = inspect.signature(deserializer)
+    except (TypeError, ValueError):  # some builtins and C callables have none: trust them
+        return
+    try:
+        signature.bind(None)
+    except TypeError as exc:
+        raise ConfigurationError(
+            f"topic {name!r}: {parameter} is called with one argument (the message), but "
+            f"{getattr(deserializer, '__qualname__', deserializer)!r} cannot be ({exc})"
         ) from exc
 
 

@@ -2,7 +2,8 @@
 
 What a user gets from ``pip install parafka``: the version the source declares, the licence in
 the wheel's metadata, every subpackage (a folder without ``__init__.py`` is silently left out of
-the wheel), a working ``parafka`` command, and no rich unless the ``demo`` extra asks for it.
+the wheel), a working ``parafka`` command, and no rich (pydantic) unless the ``demo``
+(``pydantic``) extra asks for it.
 Needs the package index for the runtime dependencies (about a minute); no Kafka broker.
 """
 
@@ -69,6 +70,8 @@ def test_wheel_carries_version_licence_and_every_package(dist: Path) -> None:
     requires = re.findall(r"^Requires-Dist: (.*)$", metadata, re.MULTILINE)
     assert [r for r in requires if "extra ==" not in r and r.startswith("rich")] == []
     assert any(r.startswith("rich") and 'extra == "demo"' in r for r in requires), requires
+    assert [r for r in requires if "extra ==" not in r and r.startswith("pydantic")] == []
+    assert any(r.startswith("pydantic") and 'extra == "pydantic"' in r for r in requires)
 
     source = ROOT / "src"
     packages = {
@@ -115,3 +118,17 @@ def test_wheel_installs_and_runs_in_a_clean_virtualenv(dist: Path, tmp_path: Pat
     assert demo.returncode == 1
     assert DEMO_NEEDS_RICH in demo.stderr
     assert "Traceback" not in demo.stderr
+
+    # pydantic is the pydantic extra: parafka works without it, parafka.pydantic says what to do.
+    check = "import parafka; print(parafka.json_serializer({'a': 1}).decode())"
+    assert _run(python, "-c", check, cwd=tmp_path).strip() == '{"a":1}'
+    models = subprocess.run(
+        [str(python), "-c", "import parafka.pydantic"],
+        cwd=tmp_path,
+        env=CLEAN_ENV,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert models.returncode == 1
+    assert "pip install 'parafka[pydantic]'" in models.stderr

@@ -12,7 +12,16 @@ from parafka.app import App
 from parafka.cli.loading import debug_option, load_app
 from parafka.config import mask_secrets
 from parafka.connection.client import client_config
-from parafka.messages import json_deserializer, raw_deserializer
+from parafka.deserializers import (
+    headers_dict_deserializer,
+    headers_raw_deserializer,
+    json_deserializer,
+    key_json_deserializer,
+    key_raw_deserializer,
+    key_string_deserializer,
+    raw_deserializer,
+    string_deserializer,
+)
 from parafka.routing import Route
 
 __all__ = ["describe", "info"]
@@ -25,7 +34,19 @@ _ROUTE_COLUMNS = (
     "OFFSETS",
     "VIRTUAL PARTITIONS",
     "DEAD LETTER QUEUE",
-    "DESERIALIZER",
+    "DESERIALIZERS",
+)
+
+#: parafka's own deserializers, by their short names (``json``, ``key: string``...).
+_SHORT_NAMES = (
+    (json_deserializer, "json"),
+    (raw_deserializer, "raw"),
+    (string_deserializer, "string"),
+    (key_raw_deserializer, "raw"),
+    (key_string_deserializer, "string"),
+    (key_json_deserializer, "json"),
+    (headers_raw_deserializer, "raw"),
+    (headers_dict_deserializer, "dict"),
 )
 
 
@@ -43,10 +64,9 @@ def table(headers: Sequence[str] | None, rows: Iterable[Sequence[str]]) -> list[
 
 
 def _name(thing: Any) -> str:
-    if thing is json_deserializer:
-        return "json"
-    if thing is raw_deserializer:
-        return "raw"
+    for known, short in _SHORT_NAMES:
+        if thing is known:
+            return short
     module = getattr(thing, "__module__", None)
     name = getattr(thing, "__qualname__", None) or type(thing).__qualname__
     return f"{module}.{name}" if module else name
@@ -71,8 +91,19 @@ def _route_row(route: Route, concurrency: int) -> list[str]:
         "manual" if route.manual_offset_management else "automatic",
         lanes,
         dlq,
-        _name(route.deserializer),
+        _deserializers(route),
     ]
+
+
+def _deserializers(route: Route) -> str:
+    """The value's deserializer, then the key's and the headers' where they are not the
+    defaults (the raw key and headers): ``json, key: string, headers: dict``."""
+    names = [_name(route.deserializer)]
+    if route.key_deserializer is not key_raw_deserializer:
+        names.append(f"key: {_name(route.key_deserializer)}")
+    if route.headers_deserializer is not headers_raw_deserializer:
+        names.append(f"headers: {_name(route.headers_deserializer)}")
+    return ", ".join(names)
 
 
 def _value(value: Any) -> str:
@@ -114,7 +145,7 @@ def describe(app: App) -> list[str]:
 @debug_option
 def info(target: str, debug: bool) -> None:
     """Describe an app without starting it: settings, routes (consumer, virtual partitions,
-    dead letter queue, deserializer) and each connection's librdkafka settings (secrets masked).
+    dead letter queue, deserializers) and each connection's librdkafka settings (secrets masked).
     """
     for line in describe(load_app(target, debug=debug)):
         click.echo(line)

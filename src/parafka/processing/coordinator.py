@@ -99,7 +99,7 @@ class Coordinator:
         count = (vp.max_partitions or settings.concurrency) if vp is not None else 1
         self.executor = Executor(route, partition, count, monitor, on_critical, producer)
         # Listener thread only (outside the lock):
-        self._intake = Intake(vp, count, route.deserializer) if vp is not None else None
+        self._intake = Intake(vp, count, route.deserializers) if vp is not None else None
         self._lock = threading.Lock()
         # guarded by _lock:
         self._tracker = OffsetTracker()

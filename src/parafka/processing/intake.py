@@ -13,12 +13,12 @@ A key fails when the partitioner raises; when it is unhashable; when its hash is
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from parafka.errors import ConfigurationError
-from parafka.messages import Message
+from parafka.messages import Deserializers, Message
 
 if TYPE_CHECKING:
     import confluent_kafka
@@ -67,13 +67,13 @@ class Intake:
     the listener thread calls it."""
 
     def __init__(
-        self, options: VirtualPartitions, lanes: int, deserializer: Callable[[Message], Any]
+        self, options: VirtualPartitions, lanes: int, deserializers: Deserializers[Any]
     ) -> None:
         self._partitioner = options.partitioner
         self._reducer = options.reducer
         self._consistent = options.distribution == "consistent"
         self._lanes = lanes
-        self._deserializer = deserializer
+        self._deserializers = deserializers  # the route's: the partitioner sees message.key
 
     def segments(self, chunk: Sequence[confluent_kafka.Message]) -> list[Segment]:
         segments: list[Segment] = []
@@ -100,7 +100,7 @@ class Intake:
 
     def _key_of(self, raw: confluent_kafka.Message) -> tuple[Hashable, int] | Failed:
         try:
-            key = self._partitioner(Message(raw, self._deserializer))
+            key = self._partitioner(Message(raw, self._deserializers))
         except Exception as exc:
             return Failed(raw, exc, "partitioner")
         try:

@@ -156,7 +156,7 @@ class ConsumeJob(Job):
         coordinator = self.coordinator
         return Messages(
             self.messages,
-            coordinator.route.deserializer,
+            coordinator.route.deserializers,
             coordinator.topic,
             coordinator.partition,
             self.high_watermark,

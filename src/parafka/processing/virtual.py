@@ -57,7 +57,7 @@ class VirtualPartitions:
     --partitions 1 --lanes 25 --concurrency 25 --distribution ...``).
     """
 
-    partitioner: Callable[[Message], Hashable]
+    partitioner: Callable[[Message[Any]], Hashable]
     max_partitions: int | None = None
     reducer: Callable[[Any], int] = stable_hash
     #: None (not given): ``balanced``, or ``consistent`` when a ``reducer`` is given.
