@@ -11,16 +11,15 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pydantic
 import pytest
 from confluent_kafka import Consumer, Producer
 
 import parafka
+from parafka.pydantic import model_deserializer
 from parafka.testing import end_offsets
 
 from .helpers import committed, running, wait_until
-
-pydantic = pytest.importorskip("pydantic")
-from parafka.pydantic import model_deserializer  # noqa: E402
 
 pytestmark = pytest.mark.integration
 

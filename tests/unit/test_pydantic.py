@@ -9,16 +9,15 @@ import re
 import sys
 from typing import Any
 
+import pydantic
 import pytest
 
 import parafka
 from parafka.errors import DeserializationError
 from parafka.messages import Message
+from parafka.pydantic import PYDANTIC_NEEDED, model_deserializer, model_serializer
 
 from .fakes import FakeMessage
-
-pydantic = pytest.importorskip("pydantic")
-from parafka.pydantic import PYDANTIC_NEEDED, model_deserializer, model_serializer  # noqa: E402
 
 
 class Line(pydantic.BaseModel):

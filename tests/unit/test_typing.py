@@ -11,13 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from mypy import api  # a dev dependency, as pydantic is (the snippets use parafka.pydantic)
 
 import parafka
 
-api = pytest.importorskip("mypy.api")
-pytest.importorskip("pydantic")  # the snippets use parafka.pydantic too
-
-SRC = Path(__file__).resolve().parents[2] / "src"
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "src"
 
 PRELUDE = """
 from __future__ import annotations
@@ -166,3 +165,14 @@ def test_the_generics_can_be_subscripted_at_run_time() -> None:
     assert typing.get_args(parafka.Deserializer[Order]) == ([parafka.Message[Any]], Order)
     hints = typing.get_type_hints(Orders.consume)
     assert hints["messages"] == parafka.Messages[Order]
+
+
+def test_the_readme_typed_payloads_example_type_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("\n## Typed payloads\n") :]
+    section = section[: section.index("\n## ", 1)]
+    match = re.search(r"```python\n(.*?)```", section, re.DOTALL)
+    assert match, "no python block in the README's Typed payloads section"
+    assert run_mypy(tmp_path, monkeypatch, readme_example=match.group(1)) == []
