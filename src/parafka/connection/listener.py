@@ -52,6 +52,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from parafka.config import Settings, commit_interval
 from parafka.connection.client import build_client, client_config, is_incremental
 from parafka.connection.commits import CommitResult, read_commit
+from parafka.connection.fetch import Key, high_watermark, poll_batch, split
 from parafka.connection.membership import GroupWatch, default_rejoin_timeout, group_state
 from parafka.errors import ClientStuck, ConfigurationError
 from parafka.instrumentation import Monitor
@@ -63,8 +64,6 @@ from parafka.producing import SharedProducer
 from parafka.routing import SubscriptionGroup
 
 __all__ = ["Listener"]
-
-Key = tuple[str, int]
 
 
 class Listener:
@@ -312,19 +311,10 @@ class Listener:
         self._subscribe()
 
     def _consume(self, timeout: float) -> list[confluent_kafka.Message]:
-        """Wait up to ``timeout`` for the first message, then take whatever else is ready.
-
-        Not ``consume(n, timeout)`` alone: it waits the whole timeout unless ``n`` messages
-        arrive, which on a live stream delays every message by up to ``fetch_timeout``.
-        ``poll()`` returns with the first one; ``consume(n - 1, LINGER)`` adds what is ready
-        or arrives within :data:`LINGER`, so a trickle costs one turn per few milliseconds
-        rather than one per message, and a busy stream still comes in large batches.
-        """
+        """A fetch (:func:`~parafka.connection.fetch.poll_batch`): a fatal error raises, others
+        are published and the fetch is empty."""
         try:
-            first = self._client.poll(timeout)
-            if first is None:
-                return []
-            return [first, *self._client.consume(self._settings.fetch_messages - 1, LINGER)]
+            return poll_batch(self._client, timeout, self._settings.fetch_messages)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.fatal():
@@ -349,7 +339,7 @@ class Listener:
             coordinator = self._coordinators.get(key)
             if coordinator is None:
                 continue  # not (or no longer) assigned here
-            for job in coordinator.fetched(batch, self._high_watermark(key)):
+            for job in coordinator.fetched(batch, high_watermark(self._client, key)):
                 self._jobs.put(job)
             self._message_size[key] = _mean_size(batch)
             if (
@@ -371,14 +361,6 @@ class Listener:
         large messages so that it holds at most ``max_backlog_bytes``."""
         size = self._message_size.get(key, 0)
         return self._settings.byte_limit(size, coordinator.backlog_limit)
-
-    def _high_watermark(self, key: Key) -> int | None:
-        """librdkafka's cached end offset of the partition (no request to the broker)."""
-        try:
-            _low, high = self._client.get_watermark_offsets(TopicPartition(*key), cached=True)
-        except KafkaException:
-            return None
-        return high if high >= 0 else None
 
     def _message_error(self, message: confluent_kafka.Message) -> None:
         error = message.error()
@@ -818,50 +800,6 @@ class Listener:
         )
 
 
-def split(
-    messages: list[confluent_kafka.Message], single_topic: str | None
-) -> tuple[dict[Key, list[confluent_kafka.Message]], list[confluent_kafka.Message]]:
-    """Group a fetch by partition, keeping offset order; error messages apart.
-
-    The hot path (one ``consume()`` result holds hundreds of messages): librdkafka returns each
-    partition's messages in runs, so this only looks for run boundaries and slices. With a
-    single subscribed topic, the topic is not asked per message.
-    """
-    batches: dict[Key, list[confluent_kafka.Message]] = {}
-    errors: list[confluent_kafka.Message] = []
-    start = 0
-    topic = single_topic or ""
-    partition: int | None = None  # the current run's partition; None: no run open
-    for index, message in enumerate(messages):
-        if message.error() is not None:
-            if partition is not None:
-                _add(batches, (topic, partition), messages[start:index])
-            errors.append(message)
-            start, partition = index + 1, None
-            continue
-        this_partition = message.partition()
-        this_topic = single_topic or message.topic() or ""
-        if this_partition != partition or this_topic != topic:
-            if partition is not None:
-                _add(batches, (topic, partition), messages[start:index])
-            start, partition, topic = index, this_partition or 0, this_topic
-    if partition is not None:
-        _add(batches, (topic, partition), messages[start:])
-    return batches, errors
-
-
-def _add(
-    batches: dict[Key, list[confluent_kafka.Message]],
-    key: Key,
-    run: list[confluent_kafka.Message],
-) -> None:
-    existing = batches.get(key)
-    if existing is None:
-        batches[key] = run
-    else:
-        existing.extend(run)
-
-
 def _all_failed(offsets: list[TopicPartition], exc: KafkaException) -> CommitResult:
     """A commit call that raised: each of its partitions failed with the call's error."""
     error = exc.args[0] if exc.args else None
@@ -875,11 +813,6 @@ def _position(topic: str, partition: int, point: tuple[int, str]) -> TopicPartit
     if metadata:
         return TopicPartition(topic, partition, offset, metadata=metadata)
     return TopicPartition(topic, partition, offset)  # metadata=None is refused
-
-
-#: Seconds a poll that found a message waits for more before handing them out (a latency
-#: of at most this much, for far fewer listener turns on a slow stream).
-LINGER = 0.005
 
 
 def _mean_size(batch: Sequence[confluent_kafka.Message]) -> int:
