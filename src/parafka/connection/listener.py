@@ -42,7 +42,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -53,6 +53,7 @@ from parafka.config import Settings, commit_interval
 from parafka.connection.client import build_client, client_config, is_incremental
 from parafka.connection.commits import CommitResult, read_commit
 from parafka.connection.fetch import Key, high_watermark, poll_batch, split
+from parafka.connection.flow import FlowControl
 from parafka.connection.membership import GroupWatch, default_rejoin_timeout, group_state
 from parafka.errors import ClientStuck, ConfigurationError
 from parafka.instrumentation import Monitor
@@ -122,9 +123,7 @@ class Listener:
         # Revoked coordinators whose jobs or hooks still run, oldest first per partition: the
         # sweep keeps driving them until idle; a new owner waits for the newest one.
         self._retired: dict[Key, list[Coordinator]] = {}
-        self._paused: set[Key] = set()
-        # Mean key + value size of each partition's last fetched batch (for max_backlog_bytes).
-        self._message_size: dict[Key, int] = {}
+        self._flow = FlowControl(settings)  # paused partitions, back-pressure, quiet mode
         # The commit point last recorded per partition (its offset and the tracker's revision,
         # see Coordinator.progress: the metadata is encoded only when committing), and the
         # partitions whose recorded point has not been committed yet (sent at the next
@@ -141,7 +140,6 @@ class Listener:
         self._wake = threading.Event()
         self._stop_requested = threading.Event()
         self._quiet_requested = threading.Event()
-        self._quiet = False  # listener thread only
         self._deadline = float("inf")  # written before _stop_requested is set
         self.stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
@@ -192,8 +190,9 @@ class Listener:
             coordinators = []
         in_flight = sum(len(c.in_flight()) for c in coordinators)
         backlog = sum(c.backlog_size for c in coordinators)
+        paused = len(self._flow.paused)
         return (
-            f"{self._thread.name}: {len(coordinators)} partitions, {len(self._paused)} paused, "
+            f"{self._thread.name}: {len(coordinators)} partitions, {paused} paused, "
             f"{in_flight} jobs in flight, {backlog} messages in backlogs"
         )
 
@@ -261,7 +260,7 @@ class Listener:
             self.stopped.set()
 
     def _turn(self) -> None:
-        if self._quiet_requested.is_set() and not self._quiet:
+        if self._quiet_requested.is_set() and not self._flow.held:
             self._go_quiet()
         self._serve_dirty()
         now = time.monotonic()
@@ -271,7 +270,7 @@ class Listener:
         if now >= self._next_sweep:
             self._sweep()
             self._next_sweep = now + self._settings.poll_interval
-        if self._coordinators and len(self._paused) >= len(self._coordinators):
+        if self._coordinators and len(self._flow.paused) >= len(self._coordinators):
             self._wake.wait(self._settings.poll_interval)
             self._wake.clear()
             timeout = 0.0
@@ -341,11 +340,7 @@ class Listener:
                 continue  # not (or no longer) assigned here
             for job in coordinator.fetched(batch, high_watermark(self._client, key)):
                 self._jobs.put(job)
-            self._message_size[key] = _mean_size(batch)
-            if (
-                coordinator.backlog_size >= self._limit(key, coordinator)
-                and key not in self._paused
-            ):
+            if self._flow.fetched(key, batch, coordinator):
                 self._pause(key)
         # After the batches: an end-of-partition follows the messages fetched before it, so
         # eofed() runs only once they are processed.
@@ -355,12 +350,6 @@ class Listener:
             self._monitor.publish(
                 "listener.polled", group=self.group.group_id, messages=len(messages)
             )
-
-    def _limit(self, key: Key, coordinator: Coordinator) -> int:
-        """The partition's backlog limit in messages: ``max_backlog`` (per lane), lowered for
-        large messages so that it holds at most ``max_backlog_bytes``."""
-        size = self._message_size.get(key, 0)
-        return self._settings.byte_limit(size, coordinator.backlog_limit)
 
     def _message_error(self, message: confluent_kafka.Message) -> None:
         error = message.error()
@@ -410,6 +399,7 @@ class Listener:
         if not changed:
             return
         offsets: dict[Key, int] = {}
+        flow = self._flow
         for coordinator in changed:
             key = (coordinator.topic, coordinator.partition)
             if self._coordinators.get(key) is not coordinator:
@@ -419,11 +409,9 @@ class Listener:
                 offsets[key] = point[0]
                 self._stored[key] = point
             if (
-                key in self._paused
-                and coordinator.backlog_size <= self._limit(key, coordinator) // 2
+                flow.paused
+                and flow.should_resume(key, coordinator)
                 and not self._stop_requested.is_set()
-                and not self._quiet
-                and not coordinator.seeking
             ):
                 self._resume(key)
         if offsets:
@@ -436,7 +424,7 @@ class Listener:
             self._monitor.publish("offsets.stored", group=self.group.group_id, offsets=offsets)
 
     def _user_pause(self, key: Key, coordinator: Coordinator) -> None:
-        if key not in self._paused:
+        if key not in self._flow.paused:
             self._pause(key)
         offset = coordinator.seek_due()
         if offset is None:
@@ -444,7 +432,7 @@ class Listener:
         # Resume, then seek: pausing dropped librdkafka's prefetch, and the seek sets where
         # fetching restarts (seek after resume works around librdkafka#2190).
         tp = TopicPartition(key[0], key[1], offset)
-        if not self._quiet:
+        if not self._flow.held:
             self._resume(key)
         try:
             self._client.seek(tp)
@@ -456,10 +444,10 @@ class Listener:
             self._jobs.put(job)
 
     def _go_quiet(self) -> None:
-        self._quiet = True
+        self._flow.held = True
         for key, coordinator in self._coordinators.items():
             coordinator.hold()
-            if key not in self._paused:
+            if key not in self._flow.paused:
                 self._pause(key)
         self._monitor.publish("listener.quieted", group=self.group.group_id)
 
@@ -505,12 +493,12 @@ class Listener:
 
     def _pause(self, key: Key) -> None:
         self._client.pause([TopicPartition(*key)])
-        self._paused.add(key)
+        self._flow.paused.add(key)
         self._monitor.publish("listener.paused", topic=key[0], partition=key[1])
 
     def _resume(self, key: Key) -> None:
         self._client.resume([TopicPartition(*key)])
-        self._paused.discard(key)
+        self._flow.paused.discard(key)
         self._monitor.publish("listener.resumed", topic=key[0], partition=key[1])
 
     # -- rebalance callbacks (listener thread, inside consume/close) -----------------------
@@ -561,9 +549,9 @@ class Listener:
                 runner=self._runner,
                 commit=self.commit_now,
             )
-            self._paused.discard(key)
+            self._flow.paused.discard(key)
             self._stored.pop(key, None)
-            if self._quiet:
+            if self._flow.held:
                 self._coordinators[key].hold()
                 self._pause(key)
         self._monitor.publish(
@@ -640,10 +628,9 @@ class Listener:
         for tp in partitions:
             key = (tp.topic, tp.partition)
             coordinator = self._coordinators.pop(key, None)
-            self._paused.discard(key)
+            self._flow.forget(key)
             self._stored.pop(key, None)
             self._uncommitted.discard(key)
-            self._message_size.pop(key, None)
             if coordinator is None:
                 continue
             point, jobs = coordinator.revoke()
@@ -741,7 +728,7 @@ class Listener:
         assigned = [TopicPartition(*key) for key in self._coordinators]
         if assigned:
             self._client.pause(assigned)
-            self._paused.update(self._coordinators)
+            self._flow.paused.update(self._coordinators)
         for coordinator in self._coordinators.values():
             for job in coordinator.close():
                 self._jobs.put(job)
@@ -813,17 +800,3 @@ def _position(topic: str, partition: int, point: tuple[int, str]) -> TopicPartit
     if metadata:
         return TopicPartition(topic, partition, offset, metadata=metadata)
     return TopicPartition(topic, partition, offset)  # metadata=None is refused
-
-
-def _mean_size(batch: Sequence[confluent_kafka.Message]) -> int:
-    """Mean key + value bytes of a fetched batch, from up to 8 messages spread over it
-    (``len()`` of a message is its value's size)."""
-    if not batch:
-        return 0
-    step = max(1, len(batch) // 8)
-    sample = batch[::step]
-    total = 0
-    for message in sample:
-        key = message.key()
-        total += len(message) + (len(key) if key else 0)
-    return total // len(sample)
