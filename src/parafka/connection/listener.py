@@ -386,7 +386,7 @@ class Listener:
             if self._coordinators.get(key) is not coordinator or point is None:
                 done.set_result(False)
                 continue
-            done.set_result(self._commit([_position(key[0], key[1], point)]))
+            done.set_result(self._commit(self._client, [_position(key[0], key[1], point)]))
 
     def _serve_dirty(self) -> None:
         self._serve_commit_requests()
@@ -641,7 +641,7 @@ class Listener:
             if commit and point is not None:
                 offsets.append(_position(tp.topic, tp.partition, point))
         if offsets:
-            self._commit(offsets)
+            self._commit(self._client, offsets)
 
     # -- commits ---------------------------------------------------------------------------
 
@@ -683,11 +683,12 @@ class Listener:
         ):
             self._uncommitted.update(key for key in result.failed if key in self._coordinators)
 
-    def _commit(self, offsets: list[TopicPartition]) -> bool:
-        """Commit ``offsets`` synchronously (revoke, stop, ``commit_now``); False if the commit
-        or any of its partitions failed (published as ``offsets.commit`` errors)."""
+    def _commit(self, client: confluent_kafka.Consumer, offsets: list[TopicPartition]) -> bool:
+        """Commit ``offsets`` synchronously through ``client`` (revoke and ``commit_now`` on this
+        thread, the final commit on the closer thread); False if the commit or any of its
+        partitions failed (published as ``offsets.commit`` errors)."""
         try:
-            returned = self._client.commit(offsets=offsets, asynchronous=False)
+            returned = client.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.code() == KafkaError._NO_OFFSET:
@@ -758,7 +759,7 @@ class Listener:
         def finish() -> None:
             try:
                 if offsets:
-                    self._commit(offsets)
+                    self._commit(client, offsets)
                 client.close()
             except BaseException as exc:
                 failure.append(exc)
