@@ -49,7 +49,7 @@ def test_the_final_commit_goes_through_the_client_being_closed() -> None:
     closing = ClosingClient()
     offsets = [TopicPartition("t", 0, 5)]
     try:
-        listener._close(closing, offsets)  # type: ignore[arg-type]
+        listener._close(closing, offsets)
     finally:
         listener.discard()
     assert closing.calls == [

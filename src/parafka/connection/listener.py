@@ -10,17 +10,9 @@ drained partitions, dispatches due retries, and calls ``consume()`` with a short
 ``max.poll.interval.ms`` and rebalance callbacks are served promptly). When every assigned
 partition is paused it waits on ``_wake`` instead, then polls without blocking.
 
-Commits: librdkafka neither stores nor commits offsets on its own (``enable.auto.commit`` is
-off). When a coordinator's commit point changes the listener records it (``offsets.stored``);
-every ``auto.commit.interval.ms`` (1 s by default) it commits the points recorded since the last
-commit, asynchronously, with their metadata. It commits at once, synchronously, the points of
-partitions being revoked, at shutdown, and when a consumer asks (``commit_now``). Results are
-read from the ``on_commit`` callback (on this thread, inside ``poll()``) and from what a sync
-commit returns: committed offsets are published (``offsets.committed``), failures of the request
-or of single partitions become ``error.occurred`` events of type ``offsets.commit``, and a
-failed asynchronous commit is sent again at the next interval. Not librdkafka's auto-commit: it
-commits a partition only when the offset grew, so progress written in the metadata at an
-unchanged offset (virtual partitions) would never reach the broker.
+Commits (:mod:`parafka.connection.committer`): the listener records each coordinator's new
+commit point, commits the recorded points asynchronously every ``auto.commit.interval.ms``, and
+synchronously on revoke, at shutdown and when a consumer asks (``commit_now``).
 
 Shutdown (:meth:`request_stop`): pause everything, stop dispatching, let running jobs finish and
 ``shutdown()`` hooks run until the deadline while still polling, commit synchronously what is
@@ -43,7 +35,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Any
 
 import confluent_kafka
@@ -51,7 +42,8 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from parafka.config import Settings, commit_interval
 from parafka.connection.client import build_client, client_config, is_incremental
-from parafka.connection.commits import CommitResult, read_commit
+from parafka.connection.commits import read_commit
+from parafka.connection.committer import Committer, commit_offset
 from parafka.connection.fetch import Key, high_watermark, poll_batch, split
 from parafka.connection.flow import FlowControl
 from parafka.connection.membership import GroupWatch, default_rejoin_timeout, group_state
@@ -110,7 +102,7 @@ class Listener:
                 f"consumer group {group.group_id!r}: 'on_commit' must be callable, "
                 f"got {self._user_on_commit!r}"
             )
-        self._commit_interval = commit_interval(config, f"consumer group {group.group_id!r}")
+        interval = commit_interval(config, f"consumer group {group.group_id!r}")
         # A report at least four times per rejoin_timeout, at most every 5 s (unless set).
         config.setdefault("statistics.interval.ms", max(100, min(5000, int(rejoin * 250))))
         self._config = config
@@ -120,23 +112,15 @@ class Listener:
         self._client = self._new_client()
         # Listener-thread state:
         self._coordinators: dict[Key, Coordinator] = {}
+        self._committer = Committer(group.group_id, monitor, self._coordinators, interval)
         # Revoked coordinators whose jobs or hooks still run, oldest first per partition: the
         # sweep keeps driving them until idle; a new owner waits for the newest one.
         self._retired: dict[Key, list[Coordinator]] = {}
         self._flow = FlowControl(settings)  # paused partitions, back-pressure, quiet mode
-        # The commit point last recorded per partition (its offset and the tracker's revision,
-        # see Coordinator.progress: the metadata is encoded only when committing), and the
-        # partitions whose recorded point has not been committed yet (sent at the next
-        # interval; again after a failure).
-        self._stored: dict[Key, tuple[int, int]] = {}
-        self._uncommitted: set[Key] = set()
         self._next_commit = 0.0
         self._next_sweep = 0.0
         # Cross-thread hand-offs:
         self._dirty: queue.SimpleQueue[Coordinator] = queue.SimpleQueue()
-        self._commit_requests: queue.SimpleQueue[tuple[Coordinator, Future[bool]]] = (
-            queue.SimpleQueue()
-        )
         self._wake = threading.Event()
         self._stop_requested = threading.Event()
         self._quiet_requested = threading.Event()
@@ -174,8 +158,7 @@ class Listener:
     def commit_now(self, coordinator: Coordinator, timeout: float) -> bool:
         """Commit ``coordinator``'s offset synchronously on the listener thread and wait
         (called from a worker). False if it is no longer assigned or the commit failed."""
-        done: Future[bool] = Future()
-        self._commit_requests.put((coordinator, done))
+        done = self._committer.request(coordinator)
         self._wake.set()
         try:
             return done.result(timeout)
@@ -230,7 +213,11 @@ class Listener:
                     self._user_on_commit(error, partitions)
                 except Exception as exc:
                     self._monitor.publish("error.occurred", type="listener.on_commit", error=exc)
-            self._committed(read_commit(error, partitions), generation)
+            self._committer.committed(
+                read_commit(error, partitions),
+                current=generation == self._generation
+                and threading.current_thread() is self._thread,
+            )
 
         config = {**self._config, "stats_cb": on_stats, "on_commit": on_commit}
         return build_client(config, f"consumer group {self.group.group_id!r}")
@@ -265,8 +252,8 @@ class Listener:
         self._serve_dirty()
         now = time.monotonic()
         if now >= self._next_commit:
-            self._commit_recorded()
-            self._next_commit = now + self._commit_interval
+            self._committer.commit_recorded(self._client)
+            self._next_commit = now + self._committer.interval
         if now >= self._next_sweep:
             self._sweep()
             self._next_sweep = now + self._settings.poll_interval
@@ -375,21 +362,10 @@ class Listener:
         if error.fatal() or error.code() == KafkaError._FATAL:
             raise self._fatal(error)
 
-    def _serve_commit_requests(self) -> None:
-        while True:
-            try:
-                coordinator, done = self._commit_requests.get_nowait()
-            except queue.Empty:
-                return
-            key = (coordinator.topic, coordinator.partition)
-            point = coordinator.commit_point()
-            if self._coordinators.get(key) is not coordinator or point is None:
-                done.set_result(False)
-                continue
-            done.set_result(self._commit(self._client, [_position(key[0], key[1], point)]))
-
     def _serve_dirty(self) -> None:
-        self._serve_commit_requests()
+        """Serve consumers' commit requests, resume drained partitions and record new commit
+        points of the coordinators that notified (those still assigned)."""
+        self._committer.serve_requests(self._client)
         changed: set[Coordinator] = set()
         while True:
             try:
@@ -398,30 +374,18 @@ class Listener:
                 break
         if not changed:
             return
-        offsets: dict[Key, int] = {}
-        flow = self._flow
+        coordinators = self._coordinators
+        assigned: list[tuple[Key, Coordinator]] = []
         for coordinator in changed:
             key = (coordinator.topic, coordinator.partition)
-            if self._coordinators.get(key) is not coordinator:
-                continue
-            point = coordinator.progress()
-            if point is not None and point != self._stored.get(key):
-                offsets[key] = point[0]
-                self._stored[key] = point
-            if (
-                flow.paused
-                and flow.should_resume(key, coordinator)
-                and not self._stop_requested.is_set()
-            ):
-                self._resume(key)
-        if offsets:
-            self._store(offsets)
-
-    def _store(self, offsets: dict[Key, int]) -> None:
-        """New commit points (already in ``_stored``): committed within one interval."""
-        self._uncommitted.update(offsets)
-        if self._monitor.listens("offsets.stored"):
-            self._monitor.publish("offsets.stored", group=self.group.group_id, offsets=offsets)
+            if coordinators.get(key) is coordinator:
+                assigned.append((key, coordinator))
+        flow = self._flow
+        if flow.paused and not self._stop_requested.is_set():
+            for key, coordinator in assigned:
+                if flow.should_resume(key, coordinator):
+                    self._resume(key)
+        self._committer.record(assigned)
 
     def _user_pause(self, key: Key, coordinator: Coordinator) -> None:
         if key not in self._flow.paused:
@@ -439,7 +403,7 @@ class Listener:
         except KafkaException as exc:
             self._monitor.publish("error.occurred", type="listener.seek", error=exc)
             return
-        self._stored.pop(key, None)
+        self._committer.reset(key)
         for job in coordinator.sought():
             self._jobs.put(job)
 
@@ -550,7 +514,7 @@ class Listener:
                 commit=self.commit_now,
             )
             self._flow.paused.discard(key)
-            self._stored.pop(key, None)
+            self._committer.reset(key)
             if self._flow.held:
                 self._coordinators[key].hold()
                 self._pause(key)
@@ -629,8 +593,7 @@ class Listener:
             key = (tp.topic, tp.partition)
             coordinator = self._coordinators.pop(key, None)
             self._flow.forget(key)
-            self._stored.pop(key, None)
-            self._uncommitted.discard(key)
+            self._committer.forget(key)
             if coordinator is None:
                 continue
             point, jobs = coordinator.revoke()
@@ -639,89 +602,9 @@ class Listener:
             if not coordinator.idle:
                 self._retired.setdefault(key, []).append(coordinator)
             if commit and point is not None:
-                offsets.append(_position(tp.topic, tp.partition, point))
+                offsets.append(commit_offset(key, point))
         if offsets:
-            self._commit(self._client, offsets)
-
-    # -- commits ---------------------------------------------------------------------------
-
-    def _commit_recorded(self) -> None:
-        """Every ``auto.commit.interval.ms``: commit, without waiting, the points recorded since
-        the last commit; the result comes back through ``on_commit``."""
-        keys = []
-        offsets = []
-        for key in self._uncommitted:
-            coordinator = self._coordinators.get(key)
-            # Encoded now, at most once per partition and interval: the point as it stands,
-            # at or past the one recorded (both are finished work).
-            point = (
-                None
-                if coordinator is None or key not in self._stored
-                else coordinator.commit_point()
-            )
-            if point is not None:
-                keys.append(key)
-                offsets.append(_position(key[0], key[1], point))
-        self._uncommitted.clear()
-        if not keys:
-            return
-        try:
-            self._client.commit(offsets=offsets, asynchronous=True)
-        except KafkaException as exc:
-            self._uncommitted.update(keys)  # try again at the next interval
-            self._publish_commit(_all_failed(offsets, exc), asynchronous=True, exc=exc)
-
-    def _committed(self, result: CommitResult, generation: int) -> None:
-        """``on_commit`` of an asynchronous commit (inside ``poll()``/``close()``): publish it;
-        failed partitions still assigned are committed again at the next interval (only on the
-        listener thread and for the current client: a closing client's thread owns nothing)."""
-        self._publish_commit(result, asynchronous=True)
-        if (
-            result.failed
-            and generation == self._generation
-            and threading.current_thread() is self._thread
-        ):
-            self._uncommitted.update(key for key in result.failed if key in self._coordinators)
-
-    def _commit(self, client: confluent_kafka.Consumer, offsets: list[TopicPartition]) -> bool:
-        """Commit ``offsets`` synchronously through ``client`` (revoke and ``commit_now`` on this
-        thread, the final commit on the closer thread); False if the commit or any of its
-        partitions failed (published as ``offsets.commit`` errors)."""
-        try:
-            returned = client.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            if isinstance(error, KafkaError) and error.code() == KafkaError._NO_OFFSET:
-                return True
-            # librdkafka fails the whole call when any partition fails, without saying which:
-            # every partition is reported with the error.
-            self._publish_commit(_all_failed(offsets, exc), asynchronous=False, exc=exc)
-            return False
-        result = read_commit(None, returned or [])
-        self._publish_commit(result, asynchronous=False)
-        return result.ok
-
-    def _publish_commit(
-        self, result: CommitResult, asynchronous: bool, exc: KafkaException | None = None
-    ) -> None:
-        """``offsets.committed`` for what was committed; one ``error.occurred`` event of type
-        ``offsets.commit`` for what failed, with each failed partition's offset and error."""
-        if result.committed:
-            self._monitor.publish(
-                "offsets.committed", group=self.group.group_id, offsets=result.committed
-            )
-        error = result.first_error()
-        if exc is None and error is None:
-            return
-        self._monitor.publish(
-            "error.occurred",
-            type="offsets.commit",
-            group=self.group.group_id,
-            asynchronous=asynchronous,
-            error=exc if exc is not None else KafkaException(error),
-            offsets={key: offset for key, (offset, _error) in result.failed.items()},
-            errors={key: failure for key, (_offset, failure) in result.failed.items()},
-        )
+            self._committer.commit(self._client, offsets)
 
     # -- shutdown --------------------------------------------------------------------------
 
@@ -740,7 +623,7 @@ class Listener:
             self._consume(0.0)  # keeps the membership alive and serves callbacks
         self._serve_dirty()
         offsets = [
-            _position(key[0], key[1], point)
+            commit_offset(key, point)
             for key, coordinator in self._coordinators.items()
             if (point := coordinator.commit_point()) is not None
         ]
@@ -759,7 +642,7 @@ class Listener:
         def finish() -> None:
             try:
                 if offsets:
-                    self._commit(client, offsets)
+                    self._committer.commit(client, offsets)
                 client.close()
             except BaseException as exc:
                 failure.append(exc)
@@ -786,18 +669,3 @@ class Listener:
         return all(c.idle for c in self._coordinators.values()) and all(
             old.idle for olds in self._retired.values() for old in olds
         )
-
-
-def _all_failed(offsets: list[TopicPartition], exc: KafkaException) -> CommitResult:
-    """A commit call that raised: each of its partitions failed with the call's error."""
-    error = exc.args[0] if exc.args else None
-    if not isinstance(error, KafkaError):
-        return CommitResult()
-    return CommitResult(failed={(tp.topic, tp.partition): (tp.offset, error) for tp in offsets})
-
-
-def _position(topic: str, partition: int, point: tuple[int, str]) -> TopicPartition:
-    offset, metadata = point
-    if metadata:
-        return TopicPartition(topic, partition, offset, metadata=metadata)
-    return TopicPartition(topic, partition, offset)  # metadata=None is refused
