@@ -46,7 +46,7 @@ def test_eofed_waits_for_the_messages_of_the_same_fetch() -> None:
         lambda exc: None,
         thread_name="parafka-listener-test",
     )
-    client: Any = listener._client
+    client: Any = listener._handle.client
     try:
         listener._on_assign(client, [TopicPartition("t", 0)])
         fetch: list[Any] = [FakeMessage(offset, topic="t") for offset in range(3)]

@@ -119,7 +119,7 @@ def test_an_assigned_topic_no_route_matches_is_paused_and_reported_not_a_crash()
         critical.append,
         thread_name="parafka-listener-test",
     )
-    client: Any = listener._client
+    client: Any = listener._handle.client
     try:
         # The rebalance callback, as librdkafka calls it on the listener thread.
         listener._on_assign(client, [TopicPartition("clicks", 0), TopicPartition("orders-eu", 1)])

@@ -16,17 +16,12 @@ synchronously on revoke, at shutdown and when a consumer asks (``commit_now``).
 
 Shutdown (:meth:`request_stop`): pause everything, stop dispatching, let running jobs finish and
 ``shutdown()`` hooks run until the deadline while still polling, commit synchronously what is
-committable, close the client. The final commit and close run on a short-lived helper
-thread (``<listener>-close``) while the listener waits at most ``close_timeout`` for it: librdkafka
-can block in ``close()`` for ever when its group state is stuck (seen after broker pauses and
-restarts, librdkafka#5511). Past the bound the client is abandoned to that thread, a
-:class:`~parafka.ClientStuck` error is published, and the app can still exit.
+committable, close the client. The final commit and close run on a helper thread, bounded by
+``close_timeout`` (:meth:`ClientHandle.close <parafka.connection.handle.ClientHandle.close>`).
 
-Out of the group (:mod:`parafka.connection.membership`): librdkafka's statistics (``stats_cb``,
-on this thread inside ``consume()``) say when the member has known its coordinator but stayed
-out of the group for longer than ``rejoin_timeout``. The listener then gives up its partitions
-as lost, closes the client (bounded as above), and subscribes with a new one. Callbacks of a
-replaced client (its ``close()`` may still run on a helper thread) are ignored.
+Out of the group (:mod:`parafka.connection.membership`): when the client's statistics say the
+member stayed out of its group for longer than ``rejoin_timeout``, the listener gives up its
+partitions as lost and subscribes with a new client (:mod:`parafka.connection.handle`).
 """
 
 from __future__ import annotations
@@ -41,13 +36,12 @@ import confluent_kafka
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from parafka.config import Settings, commit_interval
-from parafka.connection.client import build_client, client_config, is_incremental
-from parafka.connection.commits import read_commit
+from parafka.connection.client import client_config, is_incremental
 from parafka.connection.committer import Committer, commit_offset
 from parafka.connection.fetch import Key, high_watermark, poll_batch, split
 from parafka.connection.flow import FlowControl
-from parafka.connection.membership import GroupWatch, default_rejoin_timeout, group_state
-from parafka.errors import ClientStuck, ConfigurationError
+from parafka.connection.handle import ClientHandle
+from parafka.errors import ConfigurationError
 from parafka.instrumentation import Monitor
 from parafka.processing import progress
 from parafka.processing.coordinator import Coordinator
@@ -85,34 +79,25 @@ class Listener:
         config = client_config({**kafka, **group.kafka}, group.group_id)
         if instance_id is not None:
             config["group.instance.id"] = instance_id
-        self._instance_id = config.get("group.instance.id")
         self._incremental = is_incremental(config)
         self._single_topic = group.single_topic  # None with several topics or a pattern
-        rejoin = settings.rejoin_timeout or default_rejoin_timeout(config)
-        self._watch = GroupWatch(rejoin)  # listener thread only
-        self._user_stats = config.get("stats_cb")
-        if self._user_stats is not None and not callable(self._user_stats):
-            raise ConfigurationError(
-                f"consumer group {group.group_id!r}: 'stats_cb' must be callable, "
-                f"got {self._user_stats!r}"
-            )
-        self._user_on_commit = config.get("on_commit")
-        if self._user_on_commit is not None and not callable(self._user_on_commit):
-            raise ConfigurationError(
-                f"consumer group {group.group_id!r}: 'on_commit' must be callable, "
-                f"got {self._user_on_commit!r}"
-            )
+        # auto.commit.interval.ms was checked when the app and its routes were configured.
         interval = commit_interval(config, f"consumer group {group.group_id!r}")
-        # A report at least four times per rejoin_timeout, at most every 5 s (unless set).
-        config.setdefault("statistics.interval.ms", max(100, min(5000, int(rejoin * 250))))
-        self._config = config
-        self._generation = 0  # which client the stats callback reports for
-        # Created here (configuration errors surface in App.start); after start() only the
-        # listener thread uses it.
-        self._client = self._new_client()
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
         # Listener-thread state:
         self._coordinators: dict[Key, Coordinator] = {}
         self._committer = Committer(group.group_id, monitor, self._coordinators, interval)
+        # The client: created here (configuration errors surface in App.start); after start()
+        # only the listener thread uses it.
+        self._handle = ClientHandle(
+            config,
+            group.group_id,
+            settings,
+            monitor,
+            owner=self._thread,
+            commit=self._committer.commit,
+            committed=self._committer.committed,
+        )
         # Revoked coordinators whose jobs or hooks still run, oldest first per partition: the
         # sweep keeps driving them until idle; a new owner waits for the newest one.
         self._retired: dict[Key, list[Coordinator]] = {}
@@ -126,7 +111,6 @@ class Listener:
         self._quiet_requested = threading.Event()
         self._deadline = float("inf")  # written before _stop_requested is set
         self.stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
 
     def __repr__(self) -> str:
         return f"Listener({self._thread.name}, topics={self.group.topics})"
@@ -138,7 +122,7 @@ class Listener:
 
     def discard(self) -> None:
         """Close the client of a listener that was never started (the app failed to start)."""
-        self._client.close()
+        self._handle.client.close()
 
     def request_quiet(self) -> None:
         """Quiet mode: finish running work, keep polling (no rebalance), take no new work."""
@@ -195,35 +179,8 @@ class Listener:
 
     # -- the listener thread ---------------------------------------------------------------
 
-    def _new_client(self) -> confluent_kafka.Consumer:
-        self._generation += 1
-        generation = self._generation
-
-        def on_stats(stats: str) -> None:
-            if self._user_stats is not None:
-                self._user_stats(stats)
-            if generation == self._generation:
-                group = group_state(stats)
-                if group is not None:
-                    self._watch.observe(time.monotonic(), group)
-
-        def on_commit(error: KafkaError | None, partitions: list[TopicPartition]) -> None:
-            if self._user_on_commit is not None:
-                try:
-                    self._user_on_commit(error, partitions)
-                except Exception as exc:
-                    self._monitor.publish("error.occurred", type="listener.on_commit", error=exc)
-            self._committer.committed(
-                read_commit(error, partitions),
-                current=generation == self._generation
-                and threading.current_thread() is self._thread,
-            )
-
-        config = {**self._config, "stats_cb": on_stats, "on_commit": on_commit}
-        return build_client(config, f"consumer group {self.group.group_id!r}")
-
     def _subscribe(self) -> None:
-        self._client.subscribe(
+        self._handle.client.subscribe(
             self.group.topics,
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
@@ -240,7 +197,7 @@ class Listener:
             self._monitor.publish("error.occurred", type="listener.crashed", error=exc)
             self._on_critical(exc)
             try:
-                self._close(self._client, [])
+                self._handle.close(self._handle.client, [])
             except Exception as close_error:
                 self._monitor.publish("error.occurred", type="listener.close", error=close_error)
         finally:
@@ -252,7 +209,7 @@ class Listener:
         self._serve_dirty()
         now = time.monotonic()
         if now >= self._next_commit:
-            self._committer.commit_recorded(self._client)
+            self._committer.commit_recorded(self._handle.client)
             self._next_commit = now + self._committer.interval
         if now >= self._next_sweep:
             self._sweep()
@@ -269,65 +226,44 @@ class Listener:
             # Hand the GIL to the workers just woken: otherwise this thread, back from a quick
             # consume(), takes it again first and the workers wait for the switch interval.
             time.sleep(0)
-        elif self._watch.stuck(time.monotonic()):
+        elif self._handle.watch.stuck(time.monotonic()):
             self._replace_client()
 
     def _replace_client(self) -> None:
-        """The member stayed out of its group: give its partitions up as lost (nothing is
-        committed: the group's state is unknown) and join again with a new client."""
-        old = self._client
-        self._monitor.publish(
-            "error.occurred",
-            type="listener.rejoin",
-            error=ClientStuck(
-                f"consumer group {self.group.group_id!r}: the client stayed out of its group "
-                f"({self._watch.describe(time.monotonic())}, rejoin_timeout "
-                f"{self._watch.limit:g} s); replacing it with a new one"
-            ),
-        )
+        """The member stayed out of its group: give its partitions up as lost and join again
+        with a new client (:meth:`ClientHandle.replace`)."""
+        self._handle.replace(self._lose_all)
+        self._subscribe()
+
+    def _lose_all(self, client: confluent_kafka.Consumer) -> None:
         held = [TopicPartition(*key) for key in self._coordinators]
         if held:
-            self._on_lost(old, held)
-        self._watch.reset()
-        self._client = self._new_client()  # from here, the old client's callbacks are ignored
-        try:
-            self._close(old, [])
-        except Exception as exc:  # the old client's troubles are not the new one's
-            self._monitor.publish("error.occurred", type="listener.close", error=exc)
-        self._subscribe()
+            self._on_lost(client, held)
 
     def _consume(self, timeout: float) -> list[confluent_kafka.Message]:
         """A fetch (:func:`~parafka.connection.fetch.poll_batch`): a fatal error raises, others
         are published and the fetch is empty."""
         try:
-            return poll_batch(self._client, timeout, self._settings.fetch_messages)
+            return poll_batch(self._handle.client, timeout, self._settings.fetch_messages)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.fatal():
-                raise self._fatal(error) from exc
+                raise self._handle.fatal(error) from exc
             self._monitor.publish("error.occurred", type="listener.consume", error=exc)
             return []
 
-    def _fatal(self, error: KafkaError) -> KafkaException:
-        """librdkafka's fatal error, explained when it is about static membership."""
-        fenced_codes = (KafkaError.FENCED_INSTANCE_ID, KafkaError.UNRELEASED_INSTANCE_ID)
-        if error.code() in fenced_codes or "fenced" in error.str().lower():
-            return KafkaException(
-                f"consumer group {self.group.group_id!r}: this member was fenced because another "
-                f"member uses group.instance.id {self._instance_id!r} "
-                f"({error.name()}: {error.str()}); give every process its own id"
-            )
-        return KafkaException(error)
-
     def _dispatch(self, messages: list[confluent_kafka.Message]) -> None:
         batches, errors = split(messages, self._single_topic)
+        client = self._handle.client
+        coordinators = self._coordinators
+        flow = self._flow
         for key, batch in batches.items():
-            coordinator = self._coordinators.get(key)
+            coordinator = coordinators.get(key)
             if coordinator is None:
                 continue  # not (or no longer) assigned here
-            for job in coordinator.fetched(batch, high_watermark(self._client, key)):
+            for job in coordinator.fetched(batch, high_watermark(client, key)):
                 self._jobs.put(job)
-            if self._flow.fetched(key, batch, coordinator):
+            if flow.fetched(key, batch, coordinator):
                 self._pause(key)
         # After the batches: an end-of-partition follows the messages fetched before it, so
         # eofed() runs only once they are processed.
@@ -360,12 +296,12 @@ class Listener:
         # librdkafka reports a fatal error either as fatal() or as a message with code _FATAL
         # (whose fatal() is False); after either, the client cannot consume or commit.
         if error.fatal() or error.code() == KafkaError._FATAL:
-            raise self._fatal(error)
+            raise self._handle.fatal(error)
 
     def _serve_dirty(self) -> None:
         """Serve consumers' commit requests, resume drained partitions and record new commit
         points of the coordinators that notified (those still assigned)."""
-        self._committer.serve_requests(self._client)
+        self._committer.serve_requests(self._handle.client)
         changed: set[Coordinator] = set()
         while True:
             try:
@@ -399,7 +335,7 @@ class Listener:
         if not self._flow.held:
             self._resume(key)
         try:
-            self._client.seek(tp)
+            self._handle.client.seek(tp)
         except KafkaException as exc:
             self._monitor.publish("error.occurred", type="listener.seek", error=exc)
             return
@@ -446,7 +382,7 @@ class Listener:
         if not waiting:
             return
         try:
-            positions = self._client.position(waiting)
+            positions = self._handle.client.position(waiting)
         except KafkaException as exc:
             self._monitor.publish("error.occurred", type="listener.position", error=exc)
             return
@@ -456,12 +392,12 @@ class Listener:
                 self._dirty.put(coordinator)
 
     def _pause(self, key: Key) -> None:
-        self._client.pause([TopicPartition(*key)])
+        self._handle.client.pause([TopicPartition(*key)])
         self._flow.paused.add(key)
         self._monitor.publish("listener.paused", topic=key[0], partition=key[1])
 
     def _resume(self, key: Key) -> None:
-        self._client.resume([TopicPartition(*key)])
+        self._handle.client.resume([TopicPartition(*key)])
         self._flow.paused.discard(key)
         self._monitor.publish("listener.resumed", topic=key[0], partition=key[1])
 
@@ -470,7 +406,7 @@ class Listener:
     def _on_assign(
         self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]
     ) -> None:
-        if client is not self._client:  # a replaced client, closing
+        if client is not self._handle.client:  # a replaced client, closing
             return
         if self._incremental:
             client.incremental_assign(partitions)
@@ -566,9 +502,9 @@ class Listener:
     def _on_revoke(
         self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]
     ) -> None:
-        if client is not self._client:
+        if client is not self._handle.client:
             return
-        self._give_up(partitions, commit=True)
+        self._give_up(client, partitions, commit=True)
         self._monitor.publish(
             "rebalance.revoked",
             group=self.group.group_id,
@@ -576,16 +512,18 @@ class Listener:
         )
 
     def _on_lost(self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]) -> None:
-        if client is not self._client:
+        if client is not self._handle.client:
             return
-        self._give_up(partitions, commit=False)
+        self._give_up(client, partitions, commit=False)
         self._monitor.publish(
             "rebalance.lost",
             group=self.group.group_id,
             partitions=[(tp.topic, tp.partition) for tp in partitions],
         )
 
-    def _give_up(self, partitions: list[TopicPartition], commit: bool) -> None:
+    def _give_up(
+        self, client: confluent_kafka.Consumer, partitions: list[TopicPartition], commit: bool
+    ) -> None:
         """Partitions leave: commit what finished work allows (unless lost), run ``revoked()``."""
         self._serve_dirty()
         offsets = []
@@ -604,14 +542,14 @@ class Listener:
             if commit and point is not None:
                 offsets.append(commit_offset(key, point))
         if offsets:
-            self._committer.commit(self._client, offsets)
+            self._committer.commit(client, offsets)
 
     # -- shutdown --------------------------------------------------------------------------
 
     def _drain(self) -> None:
         assigned = [TopicPartition(*key) for key in self._coordinators]
         if assigned:
-            self._client.pause(assigned)
+            self._handle.client.pause(assigned)
             self._flow.paused.update(self._coordinators)
         for coordinator in self._coordinators.values():
             for job in coordinator.close():
@@ -627,43 +565,7 @@ class Listener:
             for key, coordinator in self._coordinators.items()
             if (point := coordinator.commit_point()) is not None
         ]
-        self._close(self._client, offsets)
-
-    def _close(self, client: confluent_kafka.Consumer, offsets: list[TopicPartition]) -> None:
-        """Commit ``offsets`` and close ``client``, waiting at most ``close_timeout``.
-
-        Both run on a helper thread, which owns the client from here on (this thread only
-        waits for it); an error either raises is re-raised here. A client that does not finish
-        in time is left to that (daemon) thread: nothing more is committed, and the group gets
-        its partitions back when the broker's session timeout expires.
-        """
-        failure: list[BaseException] = []
-
-        def finish() -> None:
-            try:
-                if offsets:
-                    self._committer.commit(client, offsets)
-                client.close()
-            except BaseException as exc:
-                failure.append(exc)
-
-        closer = threading.Thread(target=finish, name=f"{self._thread.name}-close", daemon=True)
-        closer.start()
-        closer.join(self._settings.close_timeout)
-        if closer.is_alive():
-            self._monitor.publish(
-                "error.occurred",
-                type="listener.close",
-                error=ClientStuck(
-                    f"consumer group {self.group.group_id!r}: the client's "
-                    f"{'final commit and ' if offsets else ''}close did not return within "
-                    f"close_timeout "
-                    f"({self._settings.close_timeout:g} s); abandoned (its partitions return to "
-                    f"the group when the broker's session timeout expires)"
-                ),
-            )
-        elif failure:
-            raise failure[0]
+        self._handle.close(self._handle.client, offsets)
 
     def _all_idle(self) -> bool:
         return all(c.idle for c in self._coordinators.values()) and all(
