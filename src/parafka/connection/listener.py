@@ -29,7 +29,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import confluent_kafka
@@ -41,14 +41,13 @@ from parafka.connection.committer import Committer, commit_offset
 from parafka.connection.fetch import Key, high_watermark, poll_batch, split
 from parafka.connection.flow import FlowControl
 from parafka.connection.handle import ClientHandle
-from parafka.errors import ConfigurationError
+from parafka.connection.rebalance import Rebalance
 from parafka.instrumentation import Monitor
-from parafka.processing import progress
 from parafka.processing.coordinator import Coordinator
 from parafka.processing.coroutines import CoroutineRunner
 from parafka.processing.workers import JobsQueue
 from parafka.producing import SharedProducer
-from parafka.routing import SubscriptionGroup
+from parafka.routing import Route, SubscriptionGroup
 
 __all__ = ["Listener"]
 
@@ -79,12 +78,12 @@ class Listener:
         config = client_config({**kafka, **group.kafka}, group.group_id)
         if instance_id is not None:
             config["group.instance.id"] = instance_id
-        self._incremental = is_incremental(config)
         self._single_topic = group.single_topic  # None with several topics or a pattern
         # auto.commit.interval.ms was checked when the app and its routes were configured.
         interval = commit_interval(config, f"consumer group {group.group_id!r}")
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
-        # Listener-thread state:
+        # Listener-thread state: the assigned partitions' coordinators (written by the
+        # rebalance callbacks; read by the loop, the committer and, racily, describe()).
         self._coordinators: dict[Key, Coordinator] = {}
         self._committer = Committer(group.group_id, monitor, self._coordinators, interval)
         # The client: created here (configuration errors surface in App.start); after start()
@@ -98,10 +97,20 @@ class Listener:
             commit=self._committer.commit,
             committed=self._committer.committed,
         )
-        # Revoked coordinators whose jobs or hooks still run, oldest first per partition: the
-        # sweep keeps driving them until idle; a new owner waits for the newest one.
-        self._retired: dict[Key, list[Coordinator]] = {}
         self._flow = FlowControl(settings)  # paused partitions, back-pressure, quiet mode
+        self._rebalance = Rebalance(
+            group,
+            monitor,
+            jobs,
+            incremental=is_incremental(config),
+            coordinators=self._coordinators,
+            handle=self._handle,
+            flow=self._flow,
+            committer=self._committer,
+            new_coordinator=self._new_coordinator,
+            pause=self._pause,
+            settle=self._serve_dirty,
+        )
         self._next_commit = 0.0
         self._next_sweep = 0.0
         # Cross-thread hand-offs:
@@ -166,7 +175,7 @@ class Listener:
     def running_coroutines(self) -> list[str]:
         """Async batches still in flight (for the hang report, after the listener stopped)."""
         found: list[str] = []
-        retired = [old for olds in self._retired.values() for old in olds]
+        retired = [old for olds in self._rebalance.retired.values() for old in olds]
         for coordinator in [*self._coordinators.values(), *retired]:
             if coordinator.route.asynchronous:
                 found.extend(job.describe() for job in coordinator.in_flight())
@@ -180,12 +189,7 @@ class Listener:
     # -- the listener thread ---------------------------------------------------------------
 
     def _subscribe(self) -> None:
-        self._handle.client.subscribe(
-            self.group.topics,
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_lost,
-        )
+        self._rebalance.subscribe(self._handle.client)
 
     def _run(self) -> None:
         try:
@@ -232,13 +236,8 @@ class Listener:
     def _replace_client(self) -> None:
         """The member stayed out of its group: give its partitions up as lost and join again
         with a new client (:meth:`ClientHandle.replace`)."""
-        self._handle.replace(self._lose_all)
+        self._handle.replace(self._rebalance.lose_all)
         self._subscribe()
-
-    def _lose_all(self, client: confluent_kafka.Consumer) -> None:
-        held = [TopicPartition(*key) for key in self._coordinators]
-        if held:
-            self._on_lost(client, held)
 
     def _consume(self, timeout: float) -> list[confluent_kafka.Message]:
         """A fetch (:func:`~parafka.connection.fetch.poll_batch`): a fatal error raises, others
@@ -361,14 +360,7 @@ class Listener:
             for job in coordinator.due():
                 self._jobs.put(job)
         self._advance_positions()
-        for key in list(self._retired):
-            olds = self._retired[key]
-            for old in olds:
-                for job in old.due():  # revoked() hooks, once their predecessor is idle
-                    self._jobs.put(job)
-            olds[:] = [old for old in olds if not old.idle]
-            if not olds:
-                del self._retired[key]
+        self._rebalance.drive_retired()
 
     def _advance_positions(self) -> None:
         """Tell coordinators with nothing pending where the client stands: under
@@ -401,148 +393,27 @@ class Listener:
         self._flow.paused.discard(key)
         self._monitor.publish("listener.resumed", topic=key[0], partition=key[1])
 
-    # -- rebalance callbacks (listener thread, inside consume/close) -----------------------
-
-    def _on_assign(
-        self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]
-    ) -> None:
-        if client is not self._handle.client:  # a replaced client, closing
-            return
-        if self._incremental:
-            client.incremental_assign(partitions)
-        else:
-            client.assign(partitions)
-        if partitions:
-            client.resume(partitions)  # a pause survives revoke + re-assign to the same member
-        finished = self._finished_by_previous_owner(client, partitions)
-        for tp in partitions:
-            key = (tp.topic, tp.partition)
-            route = self.group.match(tp.topic)
-            if route is None:
-                # Assigned, but no route reads it (librdkafka's regex matched where Python's
-                # does not, or overlapping subscriptions in one group): leave it unfetched.
-                client.pause([tp])
-                self._monitor.publish(
-                    "error.occurred",
-                    type="listener.unrouted",
-                    topic=tp.topic,
-                    partition=tp.partition,
-                    error=ConfigurationError(
-                        f"consumer group {self.group.group_id!r}: {tp.topic!r} [{tp.partition}] "
-                        f"was assigned but matches none of {self.group.topics}; it is paused "
-                        f"and not processed"
-                    ),
-                )
-                continue
-            olds = self._retired.get(key)
-            predecessor = olds[-1] if olds else None
-            self._coordinators[key] = Coordinator(
-                route,
-                tp.partition,
-                self._settings,
-                self._monitor,
-                self.notify,
-                self._on_critical,
-                predecessor=predecessor,
-                finished=finished.get(key, ()),
-                producer=self._producer,
-                runner=self._runner,
-                commit=self.commit_now,
-            )
-            self._flow.paused.discard(key)
-            self._committer.reset(key)
-            if self._flow.held:
-                self._coordinators[key].hold()
-                self._pause(key)
-        self._monitor.publish(
-            "rebalance.assigned",
-            group=self.group.group_id,
-            partitions=[(tp.topic, tp.partition) for tp in partitions],
+    def _new_coordinator(
+        self,
+        route: Route,
+        partition: int,
+        predecessor: Coordinator | None,
+        finished: Sequence[tuple[int, int]],
+    ) -> Coordinator:
+        """An assigned partition's coordinator (for the rebalance callbacks)."""
+        return Coordinator(
+            route,
+            partition,
+            self._settings,
+            self._monitor,
+            self.notify,
+            self._on_critical,
+            predecessor=predecessor,
+            finished=finished,
+            producer=self._producer,
+            runner=self._runner,
+            commit=self.commit_now,
         )
-
-    def _finished_by_previous_owner(
-        self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]
-    ) -> dict[Key, list[tuple[int, int]]]:
-        """Offsets finished above the commit point, from the committed metadata (virtual
-        partitions write it; other routes never have any). Metadata that does not belong to the
-        committed offset (moved from outside, foreign, an older format, damaged) is ignored with
-        an ``error.occurred`` event of type ``offsets.metadata_ignored``: duplicates, never
-        skips."""
-        wanted = [
-            TopicPartition(tp.topic, tp.partition)
-            for tp in partitions
-            if (route := self.group.match(tp.topic)) is not None
-            and route.virtual_partitions is not None
-        ]
-        if not wanted:
-            return {}
-        try:
-            committed = client.committed(wanted, timeout=10.0)
-        except KafkaException as exc:
-            self._monitor.publish("error.occurred", type="offsets.committed_read", error=exc)
-            return {}
-        finished: dict[Key, list[tuple[int, int]]] = {}
-        for tp in committed:
-            decoded = progress.decode(tp.offset, tp.metadata)
-            if decoded.problem is not None:
-                self._monitor.publish(
-                    "error.occurred",
-                    type="offsets.metadata_ignored",
-                    group=self.group.group_id,
-                    topic=tp.topic,
-                    partition=tp.partition,
-                    offset=tp.offset,
-                    reason=decoded.problem,
-                    detail=decoded.detail,
-                )
-            if decoded.finished:
-                finished[(tp.topic, tp.partition)] = decoded.finished
-        return finished
-
-    def _on_revoke(
-        self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]
-    ) -> None:
-        if client is not self._handle.client:
-            return
-        self._give_up(client, partitions, commit=True)
-        self._monitor.publish(
-            "rebalance.revoked",
-            group=self.group.group_id,
-            partitions=[(tp.topic, tp.partition) for tp in partitions],
-        )
-
-    def _on_lost(self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]) -> None:
-        if client is not self._handle.client:
-            return
-        self._give_up(client, partitions, commit=False)
-        self._monitor.publish(
-            "rebalance.lost",
-            group=self.group.group_id,
-            partitions=[(tp.topic, tp.partition) for tp in partitions],
-        )
-
-    def _give_up(
-        self, client: confluent_kafka.Consumer, partitions: list[TopicPartition], commit: bool
-    ) -> None:
-        """Partitions leave: commit what finished work allows (unless lost), run ``revoked()``."""
-        self._serve_dirty()
-        offsets = []
-        for tp in partitions:
-            key = (tp.topic, tp.partition)
-            coordinator = self._coordinators.pop(key, None)
-            self._flow.forget(key)
-            self._committer.forget(key)
-            if coordinator is None:
-                continue
-            point, jobs = coordinator.revoke()
-            for job in jobs:
-                self._jobs.put(job)
-            if not coordinator.idle:
-                self._retired.setdefault(key, []).append(coordinator)
-            if commit and point is not None:
-                offsets.append(commit_offset(key, point))
-        if offsets:
-            self._committer.commit(client, offsets)
 
     # -- shutdown --------------------------------------------------------------------------
 
@@ -554,7 +425,7 @@ class Listener:
         for coordinator in self._coordinators.values():
             for job in coordinator.close():
                 self._jobs.put(job)
-        while time.monotonic() < self._deadline and not self._all_idle():
+        while time.monotonic() < self._deadline and not self._rebalance.all_idle():
             self._serve_dirty()
             self._wake.wait(self._settings.poll_interval)
             self._wake.clear()
@@ -566,8 +437,3 @@ class Listener:
             if (point := coordinator.commit_point()) is not None
         ]
         self._handle.close(self._handle.client, offsets)
-
-    def _all_idle(self) -> bool:
-        return all(c.idle for c in self._coordinators.values()) and all(
-            old.idle for olds in self._retired.values() for old in olds
-        )
