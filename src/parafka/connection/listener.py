@@ -3,12 +3,19 @@
 Only this thread touches the client: consume, pause, resume, commit, assign and
 close; rebalance callbacks run on it too, inside ``consume()``. Workers reach it only through
 coordinators, which put themselves on ``_dirty`` (a thread-safe queue) when their committable
-offset or backlog changed, and set ``_wake``.
+offset or backlog changed, and set ``_wake``. Other threads call only the methods under
+"called from other threads" below.
 
 The loop never waits for jobs (no barrier): each turn it stores committable offsets, resumes
 drained partitions, dispatches due retries, and calls ``consume()`` with a short timeout (so
 ``max.poll.interval.ms`` and rebalance callbacks are served promptly). When every assigned
 partition is paused it waits on ``_wake`` instead, then polls without blocking.
+
+Its parts, each driven by this thread: :mod:`~parafka.connection.fetch` (the poll and the split
+per partition), :mod:`~parafka.connection.flow` (when to pause and resume; the listener carries
+it out on the client), :mod:`~parafka.connection.committer` (recording and committing
+offsets), :mod:`~parafka.connection.rebalance` (the callbacks and the coordinator registry)
+and :mod:`~parafka.connection.handle` (the client, replacing it, closing it).
 
 Commits (:mod:`parafka.connection.committer`): the listener records each coordinator's new
 commit point, commits the recorded points asynchronously every ``auto.commit.interval.ms``, and
