@@ -124,5 +124,5 @@ def test_each_connection_of_a_group_gets_its_own_instance_id(
     watch = Watcher(app)
     with running(app):
         wait_until(lambda: len(watch.assigned()) == 2, 60, "both connections assigned")
-        ids = sorted(str(listener._instance_id) for listener in app._listeners)
+        ids = sorted(str(listener._handle.instance_id) for listener in app._listeners)
     assert ids == ["svc", "svc-2"]

@@ -46,9 +46,9 @@ def test_eofed_waits_for_the_messages_of_the_same_fetch() -> None:
         lambda exc: None,
         thread_name="parafka-listener-test",
     )
-    client: Any = listener._client
+    client: Any = listener._handle.client
     try:
-        listener._on_assign(client, [TopicPartition("t", 0)])
+        listener._rebalance.on_assign(client, [TopicPartition("t", 0)])
         fetch: list[Any] = [FakeMessage(offset, topic="t") for offset in range(3)]
         fetch.append(EndOfPartition(3, topic="t"))
         listener._dispatch(fetch)

@@ -119,10 +119,12 @@ def test_an_assigned_topic_no_route_matches_is_paused_and_reported_not_a_crash()
         critical.append,
         thread_name="parafka-listener-test",
     )
-    client: Any = listener._client
+    client: Any = listener._handle.client
     try:
         # The rebalance callback, as librdkafka calls it on the listener thread.
-        listener._on_assign(client, [TopicPartition("clicks", 0), TopicPartition("orders-eu", 1)])
+        listener._rebalance.on_assign(
+            client, [TopicPartition("clicks", 0), TopicPartition("orders-eu", 1)]
+        )
         assert list(listener._coordinators) == [("orders-eu", 1)]
         assert listener._coordinators[("orders-eu", 1)].topic == "orders-eu"
         (event,) = events
@@ -130,7 +132,9 @@ def test_an_assigned_topic_no_route_matches_is_paused_and_reported_not_a_crash()
         assert (event["topic"], event["partition"]) == ("clicks", 0)
         assert "'clicks' [0] was assigned but matches none of ['^orders-.*']" in str(event["error"])
         assert critical == []
-        listener._on_revoke(client, [TopicPartition("clicks", 0), TopicPartition("orders-eu", 1)])
+        listener._rebalance.on_revoke(
+            client, [TopicPartition("clicks", 0), TopicPartition("orders-eu", 1)]
+        )
         assert listener._coordinators == {}
     finally:
         listener.discard()

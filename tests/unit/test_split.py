@@ -1,4 +1,4 @@
-"""The listener's split of a fetch: per partition, offset order kept, errors apart."""
+"""The split of a fetch per partition: offset order kept, errors apart."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parafka.connection.listener import split
+from parafka.connection.fetch import split
 
 from .fakes import FakeMessage
 

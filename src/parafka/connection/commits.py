@@ -1,9 +1,9 @@
 """What a commit did: which partitions it committed and which failed, with their errors.
 
-Pure: no client, no I/O. The listener reads both kinds of result with it: the ``on_commit``
-callback of an asynchronous commit (``(error, partitions)``, run on the listener thread inside
-``poll()``) and the list a synchronous ``commit(asynchronous=False)`` returns, whose partitions
-carry their own ``.error``.
+Pure: no client, no I/O. The committer (:mod:`parafka.connection.committer`) reads both kinds
+of result with it: the ``on_commit`` callback of an asynchronous commit (``(error,
+partitions)``, run on the listener thread inside ``poll()``) and the list a synchronous
+``commit(asynchronous=False)`` returns, whose partitions carry their own ``.error``.
 
 ``_NO_OFFSET`` (nothing to commit) is not a failure, neither for the request nor for a
 partition. When the request itself failed, a partition without its own error is counted as

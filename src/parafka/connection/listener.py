@@ -3,38 +3,32 @@
 Only this thread touches the client: consume, pause, resume, commit, assign and
 close; rebalance callbacks run on it too, inside ``consume()``. Workers reach it only through
 coordinators, which put themselves on ``_dirty`` (a thread-safe queue) when their committable
-offset or backlog changed, and set ``_wake``.
+offset or backlog changed, and set ``_wake``. Other threads call only the methods under
+"called from other threads" below.
 
 The loop never waits for jobs (no barrier): each turn it stores committable offsets, resumes
 drained partitions, dispatches due retries, and calls ``consume()`` with a short timeout (so
 ``max.poll.interval.ms`` and rebalance callbacks are served promptly). When every assigned
 partition is paused it waits on ``_wake`` instead, then polls without blocking.
 
-Commits: librdkafka neither stores nor commits offsets on its own (``enable.auto.commit`` is
-off). When a coordinator's commit point changes the listener records it (``offsets.stored``);
-every ``auto.commit.interval.ms`` (1 s by default) it commits the points recorded since the last
-commit, asynchronously, with their metadata. It commits at once, synchronously, the points of
-partitions being revoked, at shutdown, and when a consumer asks (``commit_now``). Results are
-read from the ``on_commit`` callback (on this thread, inside ``poll()``) and from what a sync
-commit returns: committed offsets are published (``offsets.committed``), failures of the request
-or of single partitions become ``error.occurred`` events of type ``offsets.commit``, and a
-failed asynchronous commit is sent again at the next interval. Not librdkafka's auto-commit: it
-commits a partition only when the offset grew, so progress written in the metadata at an
-unchanged offset (virtual partitions) would never reach the broker.
+Its parts, each driven by this thread: :mod:`~parafka.connection.fetch` (the poll and the split
+per partition), :mod:`~parafka.connection.flow` (when to pause and resume; the listener carries
+it out on the client), :mod:`~parafka.connection.committer` (recording and committing
+offsets), :mod:`~parafka.connection.rebalance` (the callbacks and the coordinator registry)
+and :mod:`~parafka.connection.handle` (the client, replacing it, closing it).
+
+Commits (:mod:`parafka.connection.committer`): the listener records each coordinator's new
+commit point, commits the recorded points asynchronously every ``auto.commit.interval.ms``, and
+synchronously on revoke, at shutdown and when a consumer asks (``commit_now``).
 
 Shutdown (:meth:`request_stop`): pause everything, stop dispatching, let running jobs finish and
 ``shutdown()`` hooks run until the deadline while still polling, commit synchronously what is
-committable, close the client. The final commit and close run on a short-lived helper
-thread (``<listener>-close``) while the listener waits at most ``close_timeout`` for it: librdkafka
-can block in ``close()`` for ever when its group state is stuck (seen after broker pauses and
-restarts, librdkafka#5511). Past the bound the client is abandoned to that thread, a
-:class:`~parafka.ClientStuck` error is published, and the app can still exit.
+committable, close the client. The final commit and close run on a helper thread, bounded by
+``close_timeout`` (:meth:`ClientHandle.close <parafka.connection.handle.ClientHandle.close>`).
 
-Out of the group (:mod:`parafka.connection.membership`): librdkafka's statistics (``stats_cb``,
-on this thread inside ``consume()``) say when the member has known its coordinator but stayed
-out of the group for longer than ``rejoin_timeout``. The listener then gives up its partitions
-as lost, closes the client (bounded as above), and subscribes with a new one. Callbacks of a
-replaced client (its ``close()`` may still run on a helper thread) are ignored.
+Out of the group (:mod:`parafka.connection.membership`): when the client's statistics say the
+member stayed out of its group for longer than ``rejoin_timeout``, the listener gives up its
+partitions as lost and subscribes with a new client (:mod:`parafka.connection.handle`).
 """
 
 from __future__ import annotations
@@ -43,28 +37,26 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from typing import Any
 
 import confluent_kafka
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from parafka.config import Settings, commit_interval
-from parafka.connection.client import build_client, client_config, is_incremental
-from parafka.connection.commits import CommitResult, read_commit
-from parafka.connection.membership import GroupWatch, default_rejoin_timeout, group_state
-from parafka.errors import ClientStuck, ConfigurationError
+from parafka.connection.client import client_config, is_incremental
+from parafka.connection.committer import Committer, commit_offset
+from parafka.connection.fetch import Key, high_watermark, poll_batch, split
+from parafka.connection.flow import FlowControl
+from parafka.connection.handle import ClientHandle
+from parafka.connection.rebalance import Rebalance
 from parafka.instrumentation import Monitor
-from parafka.processing import progress
 from parafka.processing.coordinator import Coordinator
 from parafka.processing.coroutines import CoroutineRunner
 from parafka.processing.workers import JobsQueue
 from parafka.producing import SharedProducer
-from parafka.routing import SubscriptionGroup
+from parafka.routing import Route, SubscriptionGroup
 
 __all__ = ["Listener"]
-
-Key = tuple[str, int]
 
 
 class Listener:
@@ -93,59 +85,48 @@ class Listener:
         config = client_config({**kafka, **group.kafka}, group.group_id)
         if instance_id is not None:
             config["group.instance.id"] = instance_id
-        self._instance_id = config.get("group.instance.id")
-        self._incremental = is_incremental(config)
         self._single_topic = group.single_topic  # None with several topics or a pattern
-        rejoin = settings.rejoin_timeout or default_rejoin_timeout(config)
-        self._watch = GroupWatch(rejoin)  # listener thread only
-        self._user_stats = config.get("stats_cb")
-        if self._user_stats is not None and not callable(self._user_stats):
-            raise ConfigurationError(
-                f"consumer group {group.group_id!r}: 'stats_cb' must be callable, "
-                f"got {self._user_stats!r}"
-            )
-        self._user_on_commit = config.get("on_commit")
-        if self._user_on_commit is not None and not callable(self._user_on_commit):
-            raise ConfigurationError(
-                f"consumer group {group.group_id!r}: 'on_commit' must be callable, "
-                f"got {self._user_on_commit!r}"
-            )
-        self._commit_interval = commit_interval(config, f"consumer group {group.group_id!r}")
-        # A report at least four times per rejoin_timeout, at most every 5 s (unless set).
-        config.setdefault("statistics.interval.ms", max(100, min(5000, int(rejoin * 250))))
-        self._config = config
-        self._generation = 0  # which client the stats callback reports for
-        # Created here (configuration errors surface in App.start); after start() only the
-        # listener thread uses it.
-        self._client = self._new_client()
-        # Listener-thread state:
+        # auto.commit.interval.ms was checked when the app and its routes were configured.
+        interval = commit_interval(config, f"consumer group {group.group_id!r}")
+        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
+        # Listener-thread state: the assigned partitions' coordinators (written by the
+        # rebalance callbacks; read by the loop, the committer and, racily, describe()).
         self._coordinators: dict[Key, Coordinator] = {}
-        # Revoked coordinators whose jobs or hooks still run, oldest first per partition: the
-        # sweep keeps driving them until idle; a new owner waits for the newest one.
-        self._retired: dict[Key, list[Coordinator]] = {}
-        self._paused: set[Key] = set()
-        # Mean key + value size of each partition's last fetched batch (for max_backlog_bytes).
-        self._message_size: dict[Key, int] = {}
-        # The commit point last recorded per partition (its offset and the tracker's revision,
-        # see Coordinator.progress: the metadata is encoded only when committing), and the
-        # partitions whose recorded point has not been committed yet (sent at the next
-        # interval; again after a failure).
-        self._stored: dict[Key, tuple[int, int]] = {}
-        self._uncommitted: set[Key] = set()
+        self._committer = Committer(group.group_id, monitor, self._coordinators, interval)
+        # The client: created here (configuration errors surface in App.start); after start()
+        # only the listener thread uses it.
+        self._handle = ClientHandle(
+            config,
+            group.group_id,
+            settings,
+            monitor,
+            owner=self._thread,
+            commit=self._committer.commit,
+            committed=self._committer.committed,
+        )
+        self._flow = FlowControl(settings)  # paused partitions, back-pressure, quiet mode
+        self._rebalance = Rebalance(
+            group,
+            monitor,
+            jobs,
+            incremental=is_incremental(config),
+            coordinators=self._coordinators,
+            handle=self._handle,
+            flow=self._flow,
+            committer=self._committer,
+            new_coordinator=self._new_coordinator,
+            pause=self._pause,
+            settle=self._serve_dirty,
+        )
         self._next_commit = 0.0
         self._next_sweep = 0.0
         # Cross-thread hand-offs:
         self._dirty: queue.SimpleQueue[Coordinator] = queue.SimpleQueue()
-        self._commit_requests: queue.SimpleQueue[tuple[Coordinator, Future[bool]]] = (
-            queue.SimpleQueue()
-        )
         self._wake = threading.Event()
         self._stop_requested = threading.Event()
         self._quiet_requested = threading.Event()
-        self._quiet = False  # listener thread only
         self._deadline = float("inf")  # written before _stop_requested is set
         self.stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
 
     def __repr__(self) -> str:
         return f"Listener({self._thread.name}, topics={self.group.topics})"
@@ -157,7 +138,7 @@ class Listener:
 
     def discard(self) -> None:
         """Close the client of a listener that was never started (the app failed to start)."""
-        self._client.close()
+        self._handle.client.close()
 
     def request_quiet(self) -> None:
         """Quiet mode: finish running work, keep polling (no rebalance), take no new work."""
@@ -177,8 +158,7 @@ class Listener:
     def commit_now(self, coordinator: Coordinator, timeout: float) -> bool:
         """Commit ``coordinator``'s offset synchronously on the listener thread and wait
         (called from a worker). False if it is no longer assigned or the commit failed."""
-        done: Future[bool] = Future()
-        self._commit_requests.put((coordinator, done))
+        done = self._committer.request(coordinator)
         self._wake.set()
         try:
             return done.result(timeout)
@@ -193,15 +173,16 @@ class Listener:
             coordinators = []
         in_flight = sum(len(c.in_flight()) for c in coordinators)
         backlog = sum(c.backlog_size for c in coordinators)
+        paused = len(self._flow.paused)
         return (
-            f"{self._thread.name}: {len(coordinators)} partitions, {len(self._paused)} paused, "
+            f"{self._thread.name}: {len(coordinators)} partitions, {paused} paused, "
             f"{in_flight} jobs in flight, {backlog} messages in backlogs"
         )
 
     def running_coroutines(self) -> list[str]:
         """Async batches still in flight (for the hang report, after the listener stopped)."""
         found: list[str] = []
-        retired = [old for olds in self._retired.values() for old in olds]
+        retired = [old for olds in self._rebalance.retired.values() for old in olds]
         for coordinator in [*self._coordinators.values(), *retired]:
             if coordinator.route.asynchronous:
                 found.extend(job.describe() for job in coordinator.in_flight())
@@ -214,36 +195,8 @@ class Listener:
 
     # -- the listener thread ---------------------------------------------------------------
 
-    def _new_client(self) -> confluent_kafka.Consumer:
-        self._generation += 1
-        generation = self._generation
-
-        def on_stats(stats: str) -> None:
-            if self._user_stats is not None:
-                self._user_stats(stats)
-            if generation == self._generation:
-                group = group_state(stats)
-                if group is not None:
-                    self._watch.observe(time.monotonic(), group)
-
-        def on_commit(error: KafkaError | None, partitions: list[TopicPartition]) -> None:
-            if self._user_on_commit is not None:
-                try:
-                    self._user_on_commit(error, partitions)
-                except Exception as exc:
-                    self._monitor.publish("error.occurred", type="listener.on_commit", error=exc)
-            self._committed(read_commit(error, partitions), generation)
-
-        config = {**self._config, "stats_cb": on_stats, "on_commit": on_commit}
-        return build_client(config, f"consumer group {self.group.group_id!r}")
-
     def _subscribe(self) -> None:
-        self._client.subscribe(
-            self.group.topics,
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_lost,
-        )
+        self._rebalance.subscribe(self._handle.client)
 
     def _run(self) -> None:
         try:
@@ -255,24 +208,24 @@ class Listener:
             self._monitor.publish("error.occurred", type="listener.crashed", error=exc)
             self._on_critical(exc)
             try:
-                self._close(self._client, [])
+                self._handle.close(self._handle.client, [])
             except Exception as close_error:
                 self._monitor.publish("error.occurred", type="listener.close", error=close_error)
         finally:
             self.stopped.set()
 
     def _turn(self) -> None:
-        if self._quiet_requested.is_set() and not self._quiet:
+        if self._quiet_requested.is_set() and not self._flow.held:
             self._go_quiet()
         self._serve_dirty()
         now = time.monotonic()
         if now >= self._next_commit:
-            self._commit_recorded()
-            self._next_commit = now + self._commit_interval
+            self._committer.commit_recorded(self._handle.client)
+            self._next_commit = now + self._committer.interval
         if now >= self._next_sweep:
             self._sweep()
             self._next_sweep = now + self._settings.poll_interval
-        if self._coordinators and len(self._paused) >= len(self._coordinators):
+        if self._coordinators and len(self._flow.paused) >= len(self._coordinators):
             self._wake.wait(self._settings.poll_interval)
             self._wake.clear()
             timeout = 0.0
@@ -284,78 +237,39 @@ class Listener:
             # Hand the GIL to the workers just woken: otherwise this thread, back from a quick
             # consume(), takes it again first and the workers wait for the switch interval.
             time.sleep(0)
-        elif self._watch.stuck(time.monotonic()):
+        elif self._handle.watch.stuck(time.monotonic()):
             self._replace_client()
 
     def _replace_client(self) -> None:
-        """The member stayed out of its group: give its partitions up as lost (nothing is
-        committed: the group's state is unknown) and join again with a new client."""
-        old = self._client
-        self._monitor.publish(
-            "error.occurred",
-            type="listener.rejoin",
-            error=ClientStuck(
-                f"consumer group {self.group.group_id!r}: the client stayed out of its group "
-                f"({self._watch.describe(time.monotonic())}, rejoin_timeout "
-                f"{self._watch.limit:g} s); replacing it with a new one"
-            ),
-        )
-        held = [TopicPartition(*key) for key in self._coordinators]
-        if held:
-            self._on_lost(old, held)
-        self._watch.reset()
-        self._client = self._new_client()  # from here, the old client's callbacks are ignored
-        try:
-            self._close(old, [])
-        except Exception as exc:  # the old client's troubles are not the new one's
-            self._monitor.publish("error.occurred", type="listener.close", error=exc)
+        """The member stayed out of its group: give its partitions up as lost and join again
+        with a new client (:meth:`ClientHandle.replace`)."""
+        self._handle.replace(self._rebalance.lose_all)
         self._subscribe()
 
     def _consume(self, timeout: float) -> list[confluent_kafka.Message]:
-        """Wait up to ``timeout`` for the first message, then take whatever else is ready.
-
-        Not ``consume(n, timeout)`` alone: it waits the whole timeout unless ``n`` messages
-        arrive, which on a live stream delays every message by up to ``fetch_timeout``.
-        ``poll()`` returns with the first one; ``consume(n - 1, LINGER)`` adds what is ready
-        or arrives within :data:`LINGER`, so a trickle costs one turn per few milliseconds
-        rather than one per message, and a busy stream still comes in large batches.
-        """
+        """A fetch (:func:`~parafka.connection.fetch.poll_batch`): a fatal error raises, others
+        are published and the fetch is empty."""
         try:
-            first = self._client.poll(timeout)
-            if first is None:
-                return []
-            return [first, *self._client.consume(self._settings.fetch_messages - 1, LINGER)]
+            return poll_batch(self._handle.client, timeout, self._settings.fetch_messages)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.fatal():
-                raise self._fatal(error) from exc
+                raise self._handle.fatal(error) from exc
             self._monitor.publish("error.occurred", type="listener.consume", error=exc)
             return []
 
-    def _fatal(self, error: KafkaError) -> KafkaException:
-        """librdkafka's fatal error, explained when it is about static membership."""
-        fenced_codes = (KafkaError.FENCED_INSTANCE_ID, KafkaError.UNRELEASED_INSTANCE_ID)
-        if error.code() in fenced_codes or "fenced" in error.str().lower():
-            return KafkaException(
-                f"consumer group {self.group.group_id!r}: this member was fenced because another "
-                f"member uses group.instance.id {self._instance_id!r} "
-                f"({error.name()}: {error.str()}); give every process its own id"
-            )
-        return KafkaException(error)
-
     def _dispatch(self, messages: list[confluent_kafka.Message]) -> None:
         batches, errors = split(messages, self._single_topic)
+        client = self._handle.client
+        coordinators = self._coordinators
+        flow = self._flow
         for key, batch in batches.items():
-            coordinator = self._coordinators.get(key)
+            coordinator = coordinators.get(key)
             if coordinator is None:
                 continue  # not (or no longer) assigned here
-            for job in coordinator.fetched(batch, self._high_watermark(key)):
+            for job in coordinator.fetched(batch, high_watermark(client, key)):
                 self._jobs.put(job)
-            self._message_size[key] = _mean_size(batch)
-            if (
-                coordinator.backlog_size >= self._limit(key, coordinator)
-                and key not in self._paused
-            ):
+            if flow.fetched(key, batch, coordinator):
                 self._pause(key)
         # After the batches: an end-of-partition follows the messages fetched before it, so
         # eofed() runs only once they are processed.
@@ -365,20 +279,6 @@ class Listener:
             self._monitor.publish(
                 "listener.polled", group=self.group.group_id, messages=len(messages)
             )
-
-    def _limit(self, key: Key, coordinator: Coordinator) -> int:
-        """The partition's backlog limit in messages: ``max_backlog`` (per lane), lowered for
-        large messages so that it holds at most ``max_backlog_bytes``."""
-        size = self._message_size.get(key, 0)
-        return self._settings.byte_limit(size, coordinator.backlog_limit)
-
-    def _high_watermark(self, key: Key) -> int | None:
-        """librdkafka's cached end offset of the partition (no request to the broker)."""
-        try:
-            _low, high = self._client.get_watermark_offsets(TopicPartition(*key), cached=True)
-        except KafkaException:
-            return None
-        return high if high >= 0 else None
 
     def _message_error(self, message: confluent_kafka.Message) -> None:
         error = message.error()
@@ -402,23 +302,12 @@ class Listener:
         # librdkafka reports a fatal error either as fatal() or as a message with code _FATAL
         # (whose fatal() is False); after either, the client cannot consume or commit.
         if error.fatal() or error.code() == KafkaError._FATAL:
-            raise self._fatal(error)
-
-    def _serve_commit_requests(self) -> None:
-        while True:
-            try:
-                coordinator, done = self._commit_requests.get_nowait()
-            except queue.Empty:
-                return
-            key = (coordinator.topic, coordinator.partition)
-            point = coordinator.commit_point()
-            if self._coordinators.get(key) is not coordinator or point is None:
-                done.set_result(False)
-                continue
-            done.set_result(self._commit([_position(key[0], key[1], point)]))
+            raise self._handle.fatal(error)
 
     def _serve_dirty(self) -> None:
-        self._serve_commit_requests()
+        """Serve consumers' commit requests, resume drained partitions and record new commit
+        points of the coordinators that notified (those still assigned)."""
+        self._committer.serve_requests(self._handle.client)
         changed: set[Coordinator] = set()
         while True:
             try:
@@ -427,34 +316,21 @@ class Listener:
                 break
         if not changed:
             return
-        offsets: dict[Key, int] = {}
+        coordinators = self._coordinators
+        assigned: list[tuple[Key, Coordinator]] = []
         for coordinator in changed:
             key = (coordinator.topic, coordinator.partition)
-            if self._coordinators.get(key) is not coordinator:
-                continue
-            point = coordinator.progress()
-            if point is not None and point != self._stored.get(key):
-                offsets[key] = point[0]
-                self._stored[key] = point
-            if (
-                key in self._paused
-                and coordinator.backlog_size <= self._limit(key, coordinator) // 2
-                and not self._stop_requested.is_set()
-                and not self._quiet
-                and not coordinator.seeking
-            ):
-                self._resume(key)
-        if offsets:
-            self._store(offsets)
-
-    def _store(self, offsets: dict[Key, int]) -> None:
-        """New commit points (already in ``_stored``): committed within one interval."""
-        self._uncommitted.update(offsets)
-        if self._monitor.listens("offsets.stored"):
-            self._monitor.publish("offsets.stored", group=self.group.group_id, offsets=offsets)
+            if coordinators.get(key) is coordinator:
+                assigned.append((key, coordinator))
+        flow = self._flow
+        if flow.paused and not self._stop_requested.is_set():
+            for key, coordinator in assigned:
+                if flow.should_resume(key, coordinator):
+                    self._resume(key)
+        self._committer.record(assigned)
 
     def _user_pause(self, key: Key, coordinator: Coordinator) -> None:
-        if key not in self._paused:
+        if key not in self._flow.paused:
             self._pause(key)
         offset = coordinator.seek_due()
         if offset is None:
@@ -462,22 +338,22 @@ class Listener:
         # Resume, then seek: pausing dropped librdkafka's prefetch, and the seek sets where
         # fetching restarts (seek after resume works around librdkafka#2190).
         tp = TopicPartition(key[0], key[1], offset)
-        if not self._quiet:
+        if not self._flow.held:
             self._resume(key)
         try:
-            self._client.seek(tp)
+            self._handle.client.seek(tp)
         except KafkaException as exc:
             self._monitor.publish("error.occurred", type="listener.seek", error=exc)
             return
-        self._stored.pop(key, None)
+        self._committer.reset(key)
         for job in coordinator.sought():
             self._jobs.put(job)
 
     def _go_quiet(self) -> None:
-        self._quiet = True
+        self._flow.held = True
         for key, coordinator in self._coordinators.items():
             coordinator.hold()
-            if key not in self._paused:
+            if key not in self._flow.paused:
                 self._pause(key)
         self._monitor.publish("listener.quieted", group=self.group.group_id)
 
@@ -491,14 +367,7 @@ class Listener:
             for job in coordinator.due():
                 self._jobs.put(job)
         self._advance_positions()
-        for key in list(self._retired):
-            olds = self._retired[key]
-            for old in olds:
-                for job in old.due():  # revoked() hooks, once their predecessor is idle
-                    self._jobs.put(job)
-            olds[:] = [old for old in olds if not old.idle]
-            if not olds:
-                del self._retired[key]
+        self._rebalance.drive_retired()
 
     def _advance_positions(self) -> None:
         """Tell coordinators with nothing pending where the client stands: under
@@ -512,7 +381,7 @@ class Listener:
         if not waiting:
             return
         try:
-            positions = self._client.position(waiting)
+            positions = self._handle.client.position(waiting)
         except KafkaException as exc:
             self._monitor.publish("error.occurred", type="listener.position", error=exc)
             return
@@ -522,235 +391,35 @@ class Listener:
                 self._dirty.put(coordinator)
 
     def _pause(self, key: Key) -> None:
-        self._client.pause([TopicPartition(*key)])
-        self._paused.add(key)
+        self._handle.client.pause([TopicPartition(*key)])
+        self._flow.paused.add(key)
         self._monitor.publish("listener.paused", topic=key[0], partition=key[1])
 
     def _resume(self, key: Key) -> None:
-        self._client.resume([TopicPartition(*key)])
-        self._paused.discard(key)
+        self._handle.client.resume([TopicPartition(*key)])
+        self._flow.paused.discard(key)
         self._monitor.publish("listener.resumed", topic=key[0], partition=key[1])
 
-    # -- rebalance callbacks (listener thread, inside consume/close) -----------------------
-
-    def _on_assign(
-        self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]
-    ) -> None:
-        if client is not self._client:  # a replaced client, closing
-            return
-        if self._incremental:
-            client.incremental_assign(partitions)
-        else:
-            client.assign(partitions)
-        if partitions:
-            client.resume(partitions)  # a pause survives revoke + re-assign to the same member
-        finished = self._finished_by_previous_owner(client, partitions)
-        for tp in partitions:
-            key = (tp.topic, tp.partition)
-            route = self.group.match(tp.topic)
-            if route is None:
-                # Assigned, but no route reads it (librdkafka's regex matched where Python's
-                # does not, or overlapping subscriptions in one group): leave it unfetched.
-                client.pause([tp])
-                self._monitor.publish(
-                    "error.occurred",
-                    type="listener.unrouted",
-                    topic=tp.topic,
-                    partition=tp.partition,
-                    error=ConfigurationError(
-                        f"consumer group {self.group.group_id!r}: {tp.topic!r} [{tp.partition}] "
-                        f"was assigned but matches none of {self.group.topics}; it is paused "
-                        f"and not processed"
-                    ),
-                )
-                continue
-            olds = self._retired.get(key)
-            predecessor = olds[-1] if olds else None
-            self._coordinators[key] = Coordinator(
-                route,
-                tp.partition,
-                self._settings,
-                self._monitor,
-                self.notify,
-                self._on_critical,
-                predecessor=predecessor,
-                finished=finished.get(key, ()),
-                producer=self._producer,
-                runner=self._runner,
-                commit=self.commit_now,
-            )
-            self._paused.discard(key)
-            self._stored.pop(key, None)
-            if self._quiet:
-                self._coordinators[key].hold()
-                self._pause(key)
-        self._monitor.publish(
-            "rebalance.assigned",
-            group=self.group.group_id,
-            partitions=[(tp.topic, tp.partition) for tp in partitions],
-        )
-
-    def _finished_by_previous_owner(
-        self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]
-    ) -> dict[Key, list[tuple[int, int]]]:
-        """Offsets finished above the commit point, from the committed metadata (virtual
-        partitions write it; other routes never have any). Metadata that does not belong to the
-        committed offset (moved from outside, foreign, an older format, damaged) is ignored with
-        an ``error.occurred`` event of type ``offsets.metadata_ignored``: duplicates, never
-        skips."""
-        wanted = [
-            TopicPartition(tp.topic, tp.partition)
-            for tp in partitions
-            if (route := self.group.match(tp.topic)) is not None
-            and route.virtual_partitions is not None
-        ]
-        if not wanted:
-            return {}
-        try:
-            committed = client.committed(wanted, timeout=10.0)
-        except KafkaException as exc:
-            self._monitor.publish("error.occurred", type="offsets.committed_read", error=exc)
-            return {}
-        finished: dict[Key, list[tuple[int, int]]] = {}
-        for tp in committed:
-            decoded = progress.decode(tp.offset, tp.metadata)
-            if decoded.problem is not None:
-                self._monitor.publish(
-                    "error.occurred",
-                    type="offsets.metadata_ignored",
-                    group=self.group.group_id,
-                    topic=tp.topic,
-                    partition=tp.partition,
-                    offset=tp.offset,
-                    reason=decoded.problem,
-                    detail=decoded.detail,
-                )
-            if decoded.finished:
-                finished[(tp.topic, tp.partition)] = decoded.finished
-        return finished
-
-    def _on_revoke(
-        self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]
-    ) -> None:
-        if client is not self._client:
-            return
-        self._give_up(partitions, commit=True)
-        self._monitor.publish(
-            "rebalance.revoked",
-            group=self.group.group_id,
-            partitions=[(tp.topic, tp.partition) for tp in partitions],
-        )
-
-    def _on_lost(self, client: confluent_kafka.Consumer, partitions: list[TopicPartition]) -> None:
-        if client is not self._client:
-            return
-        self._give_up(partitions, commit=False)
-        self._monitor.publish(
-            "rebalance.lost",
-            group=self.group.group_id,
-            partitions=[(tp.topic, tp.partition) for tp in partitions],
-        )
-
-    def _give_up(self, partitions: list[TopicPartition], commit: bool) -> None:
-        """Partitions leave: commit what finished work allows (unless lost), run ``revoked()``."""
-        self._serve_dirty()
-        offsets = []
-        for tp in partitions:
-            key = (tp.topic, tp.partition)
-            coordinator = self._coordinators.pop(key, None)
-            self._paused.discard(key)
-            self._stored.pop(key, None)
-            self._uncommitted.discard(key)
-            self._message_size.pop(key, None)
-            if coordinator is None:
-                continue
-            point, jobs = coordinator.revoke()
-            for job in jobs:
-                self._jobs.put(job)
-            if not coordinator.idle:
-                self._retired.setdefault(key, []).append(coordinator)
-            if commit and point is not None:
-                offsets.append(_position(tp.topic, tp.partition, point))
-        if offsets:
-            self._commit(offsets)
-
-    # -- commits ---------------------------------------------------------------------------
-
-    def _commit_recorded(self) -> None:
-        """Every ``auto.commit.interval.ms``: commit, without waiting, the points recorded since
-        the last commit; the result comes back through ``on_commit``."""
-        keys = []
-        offsets = []
-        for key in self._uncommitted:
-            coordinator = self._coordinators.get(key)
-            # Encoded now, at most once per partition and interval: the point as it stands,
-            # at or past the one recorded (both are finished work).
-            point = (
-                None
-                if coordinator is None or key not in self._stored
-                else coordinator.commit_point()
-            )
-            if point is not None:
-                keys.append(key)
-                offsets.append(_position(key[0], key[1], point))
-        self._uncommitted.clear()
-        if not keys:
-            return
-        try:
-            self._client.commit(offsets=offsets, asynchronous=True)
-        except KafkaException as exc:
-            self._uncommitted.update(keys)  # try again at the next interval
-            self._publish_commit(_all_failed(offsets, exc), asynchronous=True, exc=exc)
-
-    def _committed(self, result: CommitResult, generation: int) -> None:
-        """``on_commit`` of an asynchronous commit (inside ``poll()``/``close()``): publish it;
-        failed partitions still assigned are committed again at the next interval (only on the
-        listener thread and for the current client: a closing client's thread owns nothing)."""
-        self._publish_commit(result, asynchronous=True)
-        if (
-            result.failed
-            and generation == self._generation
-            and threading.current_thread() is self._thread
-        ):
-            self._uncommitted.update(key for key in result.failed if key in self._coordinators)
-
-    def _commit(self, offsets: list[TopicPartition]) -> bool:
-        """Commit ``offsets`` synchronously (revoke, stop, ``commit_now``); False if the commit
-        or any of its partitions failed (published as ``offsets.commit`` errors)."""
-        try:
-            returned = self._client.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            error = exc.args[0] if exc.args else None
-            if isinstance(error, KafkaError) and error.code() == KafkaError._NO_OFFSET:
-                return True
-            # librdkafka fails the whole call when any partition fails, without saying which:
-            # every partition is reported with the error.
-            self._publish_commit(_all_failed(offsets, exc), asynchronous=False, exc=exc)
-            return False
-        result = read_commit(None, returned or [])
-        self._publish_commit(result, asynchronous=False)
-        return result.ok
-
-    def _publish_commit(
-        self, result: CommitResult, asynchronous: bool, exc: KafkaException | None = None
-    ) -> None:
-        """``offsets.committed`` for what was committed; one ``error.occurred`` event of type
-        ``offsets.commit`` for what failed, with each failed partition's offset and error."""
-        if result.committed:
-            self._monitor.publish(
-                "offsets.committed", group=self.group.group_id, offsets=result.committed
-            )
-        error = result.first_error()
-        if exc is None and error is None:
-            return
-        self._monitor.publish(
-            "error.occurred",
-            type="offsets.commit",
-            group=self.group.group_id,
-            asynchronous=asynchronous,
-            error=exc if exc is not None else KafkaException(error),
-            offsets={key: offset for key, (offset, _error) in result.failed.items()},
-            errors={key: failure for key, (_offset, failure) in result.failed.items()},
+    def _new_coordinator(
+        self,
+        route: Route,
+        partition: int,
+        predecessor: Coordinator | None,
+        finished: Sequence[tuple[int, int]],
+    ) -> Coordinator:
+        """An assigned partition's coordinator (for the rebalance callbacks)."""
+        return Coordinator(
+            route,
+            partition,
+            self._settings,
+            self._monitor,
+            self.notify,
+            self._on_critical,
+            predecessor=predecessor,
+            finished=finished,
+            producer=self._producer,
+            runner=self._runner,
+            commit=self.commit_now,
         )
 
     # -- shutdown --------------------------------------------------------------------------
@@ -758,139 +427,20 @@ class Listener:
     def _drain(self) -> None:
         assigned = [TopicPartition(*key) for key in self._coordinators]
         if assigned:
-            self._client.pause(assigned)
-            self._paused.update(self._coordinators)
+            self._handle.client.pause(assigned)
+            self._flow.paused.update(self._coordinators)
         for coordinator in self._coordinators.values():
             for job in coordinator.close():
                 self._jobs.put(job)
-        while time.monotonic() < self._deadline and not self._all_idle():
+        while time.monotonic() < self._deadline and not self._rebalance.all_idle():
             self._serve_dirty()
             self._wake.wait(self._settings.poll_interval)
             self._wake.clear()
             self._consume(0.0)  # keeps the membership alive and serves callbacks
         self._serve_dirty()
         offsets = [
-            _position(key[0], key[1], point)
+            commit_offset(key, point)
             for key, coordinator in self._coordinators.items()
             if (point := coordinator.commit_point()) is not None
         ]
-        self._close(self._client, offsets)
-
-    def _close(self, client: confluent_kafka.Consumer, offsets: list[TopicPartition]) -> None:
-        """Commit ``offsets`` and close ``client``, waiting at most ``close_timeout``.
-
-        Both run on a helper thread, which owns the client from here on (this thread only
-        waits for it); an error either raises is re-raised here. A client that does not finish
-        in time is left to that (daemon) thread: nothing more is committed, and the group gets
-        its partitions back when the broker's session timeout expires.
-        """
-        failure: list[BaseException] = []
-
-        def finish() -> None:
-            try:
-                if offsets:
-                    self._commit(offsets)
-                client.close()
-            except BaseException as exc:
-                failure.append(exc)
-
-        closer = threading.Thread(target=finish, name=f"{self._thread.name}-close", daemon=True)
-        closer.start()
-        closer.join(self._settings.close_timeout)
-        if closer.is_alive():
-            self._monitor.publish(
-                "error.occurred",
-                type="listener.close",
-                error=ClientStuck(
-                    f"consumer group {self.group.group_id!r}: the client's "
-                    f"{'final commit and ' if offsets else ''}close did not return within "
-                    f"close_timeout "
-                    f"({self._settings.close_timeout:g} s); abandoned (its partitions return to "
-                    f"the group when the broker's session timeout expires)"
-                ),
-            )
-        elif failure:
-            raise failure[0]
-
-    def _all_idle(self) -> bool:
-        return all(c.idle for c in self._coordinators.values()) and all(
-            old.idle for olds in self._retired.values() for old in olds
-        )
-
-
-def split(
-    messages: list[confluent_kafka.Message], single_topic: str | None
-) -> tuple[dict[Key, list[confluent_kafka.Message]], list[confluent_kafka.Message]]:
-    """Group a fetch by partition, keeping offset order; error messages apart.
-
-    The hot path (one ``consume()`` result holds hundreds of messages): librdkafka returns each
-    partition's messages in runs, so this only looks for run boundaries and slices. With a
-    single subscribed topic, the topic is not asked per message.
-    """
-    batches: dict[Key, list[confluent_kafka.Message]] = {}
-    errors: list[confluent_kafka.Message] = []
-    start = 0
-    topic = single_topic or ""
-    partition: int | None = None  # the current run's partition; None: no run open
-    for index, message in enumerate(messages):
-        if message.error() is not None:
-            if partition is not None:
-                _add(batches, (topic, partition), messages[start:index])
-            errors.append(message)
-            start, partition = index + 1, None
-            continue
-        this_partition = message.partition()
-        this_topic = single_topic or message.topic() or ""
-        if this_partition != partition or this_topic != topic:
-            if partition is not None:
-                _add(batches, (topic, partition), messages[start:index])
-            start, partition, topic = index, this_partition or 0, this_topic
-    if partition is not None:
-        _add(batches, (topic, partition), messages[start:])
-    return batches, errors
-
-
-def _add(
-    batches: dict[Key, list[confluent_kafka.Message]],
-    key: Key,
-    run: list[confluent_kafka.Message],
-) -> None:
-    existing = batches.get(key)
-    if existing is None:
-        batches[key] = run
-    else:
-        existing.extend(run)
-
-
-def _all_failed(offsets: list[TopicPartition], exc: KafkaException) -> CommitResult:
-    """A commit call that raised: each of its partitions failed with the call's error."""
-    error = exc.args[0] if exc.args else None
-    if not isinstance(error, KafkaError):
-        return CommitResult()
-    return CommitResult(failed={(tp.topic, tp.partition): (tp.offset, error) for tp in offsets})
-
-
-def _position(topic: str, partition: int, point: tuple[int, str]) -> TopicPartition:
-    offset, metadata = point
-    if metadata:
-        return TopicPartition(topic, partition, offset, metadata=metadata)
-    return TopicPartition(topic, partition, offset)  # metadata=None is refused
-
-
-#: Seconds a poll that found a message waits for more before handing them out (a latency
-#: of at most this much, for far fewer listener turns on a slow stream).
-LINGER = 0.005
-
-
-def _mean_size(batch: Sequence[confluent_kafka.Message]) -> int:
-    """Mean key + value bytes of a fetched batch, from up to 8 messages spread over it
-    (``len()`` of a message is its value's size)."""
-    if not batch:
-        return 0
-    step = max(1, len(batch) // 8)
-    sample = batch[::step]
-    total = 0
-    for message in sample:
-        key = message.key()
-        total += len(message) + (len(key) if key else 0)
-    return total // len(sample)
+        self._handle.close(self._handle.client, offsets)
