@@ -1,7 +1,7 @@
 """Sampled stacks of a running parafka app: where its threads spend their time.
 
 ``python -m bench.profile --bootstrap HOST:PORT [--mode threads|async] [--partitions P]
-[--lanes L] [--concurrency C] [--max-messages M] [--cost-ms 1] [--seconds 12]``
+[--lanes L] [--concurrency C] [--max-messages M] [--cost-ms 1] [--seconds 12] [--warmup 1]``
 
 Fills a fresh topic (P partitions, 1,000 keys), runs one ``parafka.App`` on it, and samples
 every thread's stack at ~200 Hz for ``--seconds`` once processing has started. Prints the
@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cost-ms", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=12.0)
     parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument(
+        "--warmup", type=float, default=1.0, help="seconds after the first message before sampling"
+    )
     args = parser.parse_args(argv)
 
     topic = unique("profile")
@@ -161,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         while done[0] == 0:
             time.sleep(0.01)
-        time.sleep(1.0)  # past the joins and the first fetches
+        time.sleep(args.warmup)  # past the joins and the first fetches
         sampler = Sampler()
         before, began = done[0], time.monotonic()
         sampler.start()

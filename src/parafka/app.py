@@ -30,6 +30,7 @@ from types import FrameType
 from typing import Any, ClassVar, Self
 
 from parafka.config import Settings, mask_secrets, validate_kafka
+from parafka.connection.budget import BufferBudget
 from parafka.connection.client import LIBRDKAFKA_LOG, redact_secrets_of
 from parafka.connection.listener import Listener
 from parafka.consumer import Consumer
@@ -79,6 +80,7 @@ class App:
         pause_max_timeout: float = 30.0,
         max_backlog: int = 0,
         max_backlog_bytes: int = 4 * 1024 * 1024,
+        max_buffered_bytes: int | None = None,
         critical_errors: tuple[type[BaseException], ...] = (),
         log_events: bool = True,
         watchdog_interval: float | None = 60.0,
@@ -103,6 +105,7 @@ class App:
             pause_max_timeout=pause_max_timeout,
             max_backlog=max_backlog,
             max_backlog_bytes=max_backlog_bytes,
+            max_buffered_bytes=max_buffered_bytes,
             critical_errors=tuple(critical_errors),
             watchdog_interval=watchdog_interval,
         )
@@ -121,6 +124,12 @@ class App:
         self._clean = True
         self.critical_error: BaseException | None = None
         self._runner: CoroutineRunner | None = None
+        #: The process-wide budget for buffered messages (None: ``max_buffered_bytes`` unset).
+        self._budget = (
+            None
+            if max_buffered_bytes is None
+            else BufferBudget(self.settings.max_buffered_bytes or 0)
+        )
         #: The app's shared producer (created at start): dead letters and ``Consumer.produce``.
         self.producer: SharedProducer | None = None
 
@@ -296,8 +305,11 @@ class App:
                             # Static membership: each connection of a group needs its own id.
                             instance_id=f"{instance}{suffix}" if instance and suffix else None,
                             runner=self._runner,
+                            budget=self._budget,
                         )
                     )
+                if self._budget is not None:
+                    self._reserve_prefetch(listeners)
             except BaseException:
                 for listener in listeners:  # clients made before the bad one
                     listener.discard()
@@ -315,6 +327,25 @@ class App:
             listeners=len(self._listeners),
             concurrency=self.settings.concurrency,
         )
+
+    def _reserve_prefetch(self, listeners: list[Listener]) -> None:
+        """Take librdkafka's prefetch queues off the budget; refuse a budget they fill."""
+        assert self._budget is not None
+        reserved = sum(listener.prefetch_bytes for listener in listeners)
+        if reserved * 2 > self._budget.limit:
+            raise ConfigurationError(
+                f"max_buffered_bytes ({self._budget.limit:,}) must be at least twice "
+                f"librdkafka's prefetch queues of the app's {len(listeners)} connection(s) "
+                f"({reserved:,} bytes: queued.max.messages.kbytes each): raise "
+                f"max_buffered_bytes or lower queued.max.messages.kbytes in kafka="
+            )
+        self._budget.reserve(reserved)
+
+    @property
+    def buffered_bytes(self) -> int | None:
+        """Estimated bytes of fetched, unfinished messages held now (keys, values and their
+        Python objects), or None without ``max_buffered_bytes`` (any thread)."""
+        return None if self._budget is None else self._budget.used
 
     def quiet(self) -> None:
         """Quiet mode (SIGTSTP): running work finishes, listeners keep polling so the group
@@ -415,6 +446,8 @@ class App:
         lines = [f"parafka diagnostics: {self!r}"]
         for listener in self._listeners:
             lines.append(f"  {listener.describe()}")
+        if self._budget is not None:
+            lines.append(f"  memory: {self._budget.describe()}")
         busy = self.workers.busy()
         queued = len(self.workers.jobs)
         lines.append(f"  workers: {self.workers.size} ({len(busy)} busy), queued jobs: {queued}")

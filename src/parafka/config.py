@@ -137,6 +137,7 @@ class Settings:
     pause_max_timeout: float = 30.0
     max_backlog: int = 0  # 0: max(10 * max_messages, 2000)
     max_backlog_bytes: int = 4 * 1024 * 1024  # per partition, keys and values
+    max_buffered_bytes: int | None = None  # process-wide, all fetched unfinished messages
     poll_interval: float = 0.05
     critical_errors: tuple[type[BaseException], ...] = ()
     watchdog_interval: float | None = 60.0  # None: no watchdog
@@ -154,6 +155,8 @@ class Settings:
         _positive_number("poll_interval", self.poll_interval)
         _count("max_backlog", self.max_backlog, minimum=0)
         _count("max_backlog_bytes", self.max_backlog_bytes)
+        if self.max_buffered_bytes is not None:
+            _count("max_buffered_bytes", self.max_buffered_bytes)
         if self.watchdog_interval is not None:
             if isinstance(self.watchdog_interval, bool) or not isinstance(
                 self.watchdog_interval, int | float

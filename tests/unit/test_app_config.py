@@ -161,3 +161,25 @@ def test_subscription_group_names_are_not_derived_from_secret_values() -> None:
     raw = "kafka-" + hashlib.sha256(json.dumps(first, sort_keys=True).encode()).hexdigest()[:12]
     assert a.subscription_group != raw  # no digest of the password to brute-force
     assert "correct" not in a.subscription_group
+
+
+def test_a_memory_budget_that_librdkafkas_prefetch_would_fill_is_refused_at_start() -> None:
+    # Two connections x 16 MiB of librdkafka prefetch (parafka's default) = 32 MiB: a 48 MiB
+    # budget would leave parafka less than half of it.
+    app = parafka.App(kafka=BOOT, max_buffered_bytes=48 * 1024 * 1024)
+    app.topic("orders", Noop)
+    app.consumer_group("audit").topic("orders", Noop)
+    with pytest.raises(parafka.ConfigurationError) as info:
+        app.start()
+    text = str(info.value)
+    assert "max_buffered_bytes (50,331,648)" in text
+    assert "2 connection(s) (33,554,432 bytes" in text
+    assert "queued.max.messages.kbytes" in text
+    assert not app.running
+
+
+def test_the_memory_budget_must_be_a_positive_integer() -> None:
+    with pytest.raises(parafka.ConfigurationError, match="max_buffered_bytes"):
+        parafka.App(kafka=BOOT, max_buffered_bytes=0)
+    assert parafka.App(kafka=BOOT).buffered_bytes is None
+    assert parafka.App(kafka=BOOT, max_buffered_bytes=10**9).buffered_bytes == 0

@@ -44,6 +44,7 @@ def test_every_app_setting_but_kafka_is_read_from_the_environment() -> None:
         "pause_max_timeout",
         "max_backlog",
         "max_backlog_bytes",
+        "max_buffered_bytes",
         "critical_errors",
         "log_events",
         "watchdog_interval",
@@ -63,6 +64,7 @@ def test_values_are_converted_to_each_settings_type() -> None:
             "PARAFKA_PAUSE_MAX_TIMEOUT": "4",
             "PARAFKA_MAX_BACKLOG": "0",
             "PARAFKA_MAX_BACKLOG_BYTES": "1048576",
+            "PARAFKA_MAX_BUFFERED_BYTES": "268435456",
             "PARAFKA_CRITICAL_ERRORS": f"MemoryError, {__name__}.Fatal",
             "PARAFKA_WATCHDOG_INTERVAL": "none",
         }
@@ -77,6 +79,7 @@ def test_values_are_converted_to_each_settings_type() -> None:
     assert settings.rejoin_timeout == 120.5
     assert (settings.pause_timeout, settings.pause_max_timeout) == (2.0, 4.0)
     assert (settings.max_backlog, settings.max_backlog_bytes) == (0, 1048576)
+    assert settings.max_buffered_bytes == 268435456
     assert settings.critical_errors == (MemoryError, Fatal)
     assert settings.watchdog_interval is None
     assert app.workers.size == 8

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from parafka.config import Settings
+from parafka.connection.budget import PER_MESSAGE_OVERHEAD, BufferBudget
 from parafka.connection.flow import FlowControl, mean_size
 
 from .fakes import FakeMessage
@@ -20,6 +21,11 @@ class Backlog:
     backlog_size: int = 0
     backlog_limit: int = 100
     seeking: bool = False
+    in_flight: int = 0
+
+    @property
+    def held(self) -> int:
+        return self.backlog_size + self.in_flight
 
 
 def batch(count: int, value_size: int, key: bytes | None = None) -> list[Any]:
@@ -94,3 +100,83 @@ def test_the_mean_size_counts_keys_and_values_of_a_sample() -> None:
     # Up to 8 messages spread over the batch: every 2nd of 16 here, from the first.
     growing: list[Any] = [FakeMessage(offset, value=b"v" * (10 * offset)) for offset in range(16)]
     assert mean_size(growing) == (0 + 20 + 40 + 60 + 80 + 100 + 120 + 140) // 8
+
+
+# -- the process-wide budget (max_buffered_bytes) ------------------------------------------
+
+COST = 100 + PER_MESSAGE_OVERHEAD  # one 100-byte message, as the budget counts it
+
+
+def budgeted(limit_messages: int, reserved: int = 0) -> tuple[FlowControl, BufferBudget]:
+    budget = BufferBudget(limit_messages * COST + reserved)
+    budget.reserve(reserved)
+    return FlowControl(Settings(max_messages=10), budget, "listener-1"), budget
+
+
+def test_fetches_count_against_the_budget_with_the_per_message_overhead() -> None:
+    flow, budget = budgeted(100)
+    assert flow.fetch_limit(500) == 10  # no size known yet: one batch of max_messages
+    assert not flow.fetched(KEY, batch(40, 100), Backlog(backlog_size=40))
+    assert budget.used == 40 * COST
+    assert budget.room() == 60 * COST
+    assert flow.fetch_limit(500) == 60  # one poll takes no more than the room left
+
+
+def test_over_the_budget_partitions_that_hold_messages_pause_empty_ones_may_fetch() -> None:
+    flow, budget = budgeted(100)
+    assert not flow.fetched(KEY, batch(90, 100), Backlog(backlog_size=90))
+    assert flow.fetched(("t", 1), batch(20, 100), Backlog(backlog_size=20))  # 110: over
+    assert budget.over()
+    assert flow.fetch_limit(500) == 1  # no room: one message per poll, callbacks still served
+    flow.paused.add(("t", 1))
+    backlogs = {
+        KEY: Backlog(backlog_size=0, in_flight=2),  # its batch still runs: it holds memory
+        ("t", 1): Backlog(backlog_size=20),  # paused already
+        ("t", 2): Backlog(),  # holds nothing: may fetch, so a stuck partition stops no one
+    }
+    assert flow.over_budget(backlogs) == [KEY]
+    # An empty partition paused for the budget may fetch again at once.
+    flow.paused.add(("t", 2))
+    assert flow.should_resume(("t", 2), Backlog())
+    assert not flow.should_resume(("t", 1), Backlog(backlog_size=20))
+    budget.set("listener-1", 0)
+    assert flow.over_budget(backlogs) == []
+
+
+def test_a_partition_paused_for_the_budget_resumes_below_three_quarters_or_when_empty() -> None:
+    flow, budget = budgeted(100)
+    flow.paused.add(KEY)
+    budget.set("listener-1", 80 * COST)  # under the budget, above three quarters
+    assert not flow.should_resume(KEY, Backlog(backlog_size=10))
+    assert not flow.should_resume(KEY, Backlog(backlog_size=0, in_flight=1))  # still holds
+    assert flow.should_resume(KEY, Backlog(backlog_size=0))  # holds nothing: always
+    budget.set("listener-1", 75 * COST)
+    assert flow.should_resume(KEY, Backlog(backlog_size=10))
+
+
+def test_the_budget_is_shared_by_the_listeners_and_recounted_at_each_sweep() -> None:
+    budget = BufferBudget(1_000 * COST)
+    first = FlowControl(Settings(max_messages=10), budget, "one")
+    second = FlowControl(Settings(max_messages=10), budget, "two")
+    first.fetched(KEY, batch(10, 100), Backlog(backlog_size=10))
+    second.fetched(KEY, batch(30, 100), Backlog(backlog_size=30))
+    assert budget.used == 40 * COST
+    # The recount takes off what was finished; messages in flight still count.
+    first.recount({KEY: Backlog(backlog_size=2, in_flight=3)})
+    assert budget.used == (5 + 30) * COST
+    budget.forget("two")
+    assert budget.used == 5 * COST
+
+
+def test_librdkafka_prefetch_is_taken_off_the_budget() -> None:
+    budget = BufferBudget(64 * 1024 * 1024)
+    budget.reserve(16 * 1024 * 1024)
+    assert budget.available == 48 * 1024 * 1024
+    assert "buffered 0.0 MiB of 48.0 MiB" in budget.describe()
+
+
+def test_without_a_budget_nothing_changes() -> None:
+    flow = FlowControl(Settings(max_messages=10))
+    assert flow.fetch_limit(500) == 500
+    assert not flow.fetched(KEY, batch(90, 100_000), Backlog(backlog_size=1))
+    flow.recount({KEY: Backlog(backlog_size=10**6)})  # no budget: nothing to report

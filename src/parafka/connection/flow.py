@@ -13,16 +13,24 @@ worker) reaches its limit, ``max_backlog`` per lane lowered for large messages s
 backlog holds at most ``max_backlog_bytes`` at the mean size of the partition's last fetched
 batch. It resumes once drained to half its limit, unless a consumer's pause or seek is pending
 on it or the listener is quiet (:attr:`FlowControl.held`: every partition stays paused).
+
+With a process-wide budget (``max_buffered_bytes``, :mod:`parafka.connection.budget`): one poll
+takes no more messages than the room left allows; while the app holds more than the budget,
+every partition that holds messages (in its backlog or in flight) is paused and stays paused
+until the total is back under three quarters of the budget, but a partition that holds none
+may always fetch (so a partition stuck on a failing message, holding its share, never stops
+the others): the budget is exceeded by at most those partitions' first messages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 import confluent_kafka
 
 from parafka.config import Settings
+from parafka.connection.budget import PER_MESSAGE_OVERHEAD, BufferBudget
 from parafka.connection.fetch import Key
 
 __all__ = ["Backlog", "FlowControl", "mean_size"]
@@ -37,13 +45,22 @@ class Backlog(Protocol):
     def backlog_limit(self) -> int: ...
     @property
     def seeking(self) -> bool: ...
+    @property
+    def held(self) -> int: ...
 
 
 class FlowControl:
     """The paused partitions and the back-pressure decisions (listener thread only)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, budget: BufferBudget | None = None, owner: str = ""
+    ) -> None:
         self._settings = settings
+        #: The app's budget for buffered messages (None: only the per-partition limits), and
+        #: this listener's name in it.
+        self.budget = budget
+        self._owner = owner
+        self._last_size = 0  # mean key + value size of the last fetched batch, any partition
         #: Partitions the listener paused on the client: for back-pressure, a consumer's
         #: pause or seek, quiet mode, the shutdown, or because no route reads them.
         self.paused: set[Key] = set()
@@ -64,19 +81,62 @@ class FlowControl:
         its backlog reached the limit and it is not paused yet."""
         size = mean_size(batch)
         self._message_size[key] = size
-        return (
-            backlog.backlog_size >= self._settings.byte_limit(size, backlog.backlog_limit)
-            and key not in self.paused
-        )
+        budget = self.budget
+        if budget is not None:
+            self._last_size = size
+            budget.add(self._owner, len(batch) * (size + PER_MESSAGE_OVERHEAD))
+        if key in self.paused:
+            return False
+        if budget is not None and budget.over():
+            return True
+        return backlog.backlog_size >= self._settings.byte_limit(size, backlog.backlog_limit)
 
     def should_resume(self, key: Key, backlog: Backlog) -> bool:
         """True when the partition is paused and may resume: drained to half its limit, no
         consumer's pause or seek pending, not quiet. (The listener adds: not stopping.)"""
+        size = backlog.backlog_size
         return (
             key in self.paused
-            and backlog.backlog_size <= self.limit(key, backlog) // 2
+            and size <= self.limit(key, backlog) // 2
             and not self.held
             and not backlog.seeking
+            and (self.budget is None or backlog.held == 0 or self.budget.may_resume())
+        )
+
+    def over_budget(self, backlogs: Mapping[Key, Backlog]) -> list[Key]:
+        """Over the budget: the partitions to pause now, those not paused that hold messages
+        (a partition that holds none may still fetch, so that one stuck on a failing message
+        never stops the others). Empty when within the budget."""
+        budget = self.budget
+        if budget is None or not budget.over():
+            return []
+        paused = self.paused
+        return [key for key, backlog in backlogs.items() if key not in paused and backlog.held]
+
+    def fetch_limit(self, limit: int) -> int:
+        """Messages the next poll may take: ``limit``, fewer when the budget has less room
+        (at least one: the poll also serves the client's callbacks)."""
+        budget = self.budget
+        if budget is None:
+            return limit
+        if not self._last_size:  # no message size known yet: one batch, to learn it
+            return min(limit, self._settings.max_messages)
+        room = budget.room() // (self._last_size + PER_MESSAGE_OVERHEAD)
+        return max(1, min(limit, room))
+
+    def recount(self, backlogs: Mapping[Key, Backlog]) -> None:
+        """Report what this listener's partitions hold now to the budget (at each sweep:
+        fetches only add, this takes off what was finished)."""
+        budget = self.budget
+        if budget is None:
+            return
+        sizes = self._message_size
+        budget.set(
+            self._owner,
+            sum(
+                backlog.held * (sizes.get(key, 0) + PER_MESSAGE_OVERHEAD)
+                for key, backlog in backlogs.items()
+            ),
         )
 
     def forget(self, key: Key) -> None:

@@ -43,6 +43,7 @@ import confluent_kafka
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from parafka.config import Settings, commit_interval
+from parafka.connection.budget import BufferBudget
 from parafka.connection.client import client_config, is_incremental
 from parafka.connection.committer import Committer, commit_offset
 from parafka.connection.fetch import Key, high_watermark, poll_batch, split
@@ -74,6 +75,7 @@ class Listener:
         producer: SharedProducer | None = None,
         instance_id: str | None = None,
         runner: CoroutineRunner | None = None,
+        budget: BufferBudget | None = None,
     ) -> None:
         self.group = group
         self._settings = settings
@@ -86,6 +88,8 @@ class Listener:
         if instance_id is not None:
             config["group.instance.id"] = instance_id
         self._single_topic = group.single_topic  # None with several topics or a pattern
+        #: librdkafka's prefetch queue of this connection, at most (counted in the budget).
+        self.prefetch_bytes = int(config.get("queued.max.messages.kbytes", 65_536)) * 1024
         # auto.commit.interval.ms was checked when the app and its routes were configured.
         interval = commit_interval(config, f"consumer group {group.group_id!r}")
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
@@ -104,7 +108,8 @@ class Listener:
             commit=self._committer.commit,
             committed=self._committer.committed,
         )
-        self._flow = FlowControl(settings)  # paused partitions, back-pressure, quiet mode
+        # Paused partitions, back-pressure, quiet mode, the app's memory budget.
+        self._flow = FlowControl(settings, budget, thread_name)
         self._rebalance = Rebalance(
             group,
             monitor,
@@ -250,7 +255,11 @@ class Listener:
         """A fetch (:func:`~parafka.connection.fetch.poll_batch`): a fatal error raises, others
         are published and the fetch is empty."""
         try:
-            return poll_batch(self._handle.client, timeout, self._settings.fetch_messages)
+            flow = self._flow
+            if flow.budget is not None and flow.budget.over():
+                self._recount()  # what finished since the sweep frees room; pause the rest
+            limit = flow.fetch_limit(self._settings.fetch_messages)
+            return poll_batch(self._handle.client, timeout, limit)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.fatal():
@@ -368,6 +377,22 @@ class Listener:
                 self._jobs.put(job)
         self._advance_positions()
         self._rebalance.drive_retired()
+        if self._flow.budget is not None:
+            self._recount()
+
+    def _recount(self) -> None:
+        """Report to the app's budget what this listener's partitions hold, and resume those
+        paused for it once it has room (others' partitions finishing frees it too)."""
+        flow = self._flow
+        flow.recount(self._coordinators)
+        for key in flow.over_budget(self._coordinators):
+            self._pause(key)
+        if not flow.paused or self._stop_requested.is_set():
+            return
+        for key in list(flow.paused):
+            coordinator = self._coordinators.get(key)
+            if coordinator is not None and flow.should_resume(key, coordinator):
+                self._resume(key)
 
     def _advance_positions(self) -> None:
         """Tell coordinators with nothing pending where the client stands: under

@@ -185,6 +185,16 @@ class Coordinator:
         return self._size
 
     @property
+    def held(self) -> int:
+        """Messages fetched and not finished: the backlog and the batches in flight (a racy
+        read, for the memory budget)."""
+        return self._size + sum(
+            len(job.messages)
+            for lane in self._lanes
+            if isinstance(job := lane.in_flight, ConsumeJob)
+        )
+
+    @property
     def idle(self) -> bool:
         """No job in flight and no hook pending in any lane."""
         with self._lock:
