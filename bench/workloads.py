@@ -731,9 +731,10 @@ def async_io(ctx: Context) -> list[Entry]:
     """``async def consume`` with ``await asyncio.sleep(0.001)`` per message: 20 partitions of
     1,000 keys (50 each), parafka with 50 virtual-partition lanes per partition by key (1,000
     in flight) and 4 workers, at each max_messages; FastStream and faust on the same topic with
-    1,000 in flight each. Every message's value carries its key's sequence number, so each run
-    reports whether per-key order held; after each run the group's committed offsets are read
-    (parafka reads the whole topic, so they must reach its end)."""
+    1,000 in flight each (they read the first 40,000 processed, from any partitions). Every
+    message's value carries its key's sequence number, so each run reports whether per-key order
+    held; after each run the group's committed offsets are read (parafka reads the whole topic,
+    so they must reach its end)."""
     messages = ASYNC_MESSAGES_QUICK if ctx.quick else ASYNC_MESSAGES
     topic, _ = fill_sequenced_topic(
         ctx.bootstrap, "async", ASYNC_PARTITIONS, messages, ASYNC_KEYS, VALUE
@@ -762,13 +763,17 @@ def async_io(ctx: Context) -> list[Entry]:
         entries.append(_async_entry(ctx, spec, _parafka_name(max_messages), max_messages))
     peer_messages = min(messages, ASYNC_PEER_MESSAGES_QUICK if ctx.quick else ASYNC_PEER_MESSAGES)
     for peer in (p for p in ASYNC_PEERS if p in ctx.peers):
+        # From any partitions: FastStream's workers share one queue that one partition's fetch
+        # can fill, so waiting for a share of each partition had it process the whole topic
+        # (95,523 messages for 10,000 expected) and report a fraction of its real rate.
         spec = _spec(
             ctx,
             peer,
             topic,
             ASYNC_PARTITIONS,
             concurrency=ASYNC_PEER_IN_FLIGHT,
-            expected=_even(peer_messages, ASYNC_PARTITIONS),
+            expected={},
+            expected_total=peer_messages,
             cost_ms=SLEEP_MS,
             check_order=True,
         )
@@ -815,7 +820,7 @@ def _async_entry(ctx: Context, spec: Spec, name: str, max_messages: int | None) 
 
 def _committed_note(committed: dict[int, int], expected: dict[int, int], processed: int) -> str:
     total = sum(committed.values())
-    if all(committed.get(p, 0) == n for p, n in expected.items()):
+    if expected and all(committed.get(p, 0) == n for p, n in expected.items()):
         return f"committed offsets: at the end, {total:,} messages"
     return f"committed offsets: {total:,} messages (it processed {processed:,})"
 
