@@ -569,9 +569,9 @@ def latency(ctx: Context, capacities: Capacities) -> list[Entry]:
     begins when the contender reports that it processed its first message, so neither its
     start-up nor its group join is in the figure, and latencies count from ``warmup`` seconds
     after that."""
-    duration = ctx.seconds(20.0, 6.0)
+    duration = ctx.seconds(20.0, 4.0)
     warmup = 1.0
-    _warm_up_live_traffic(ctx, ctx.seconds(20.0, 10.0))
+    _warm_up_live_traffic(ctx, ctx.seconds(20.0, 6.0))
     entries = []
     contenders: list[tuple[str, int | None]] = [("parafka_app", m) for m in ctx.batch_sizes]
     contenders += [(c, None) for c in ("naive", *ctx.peers)]
@@ -716,9 +716,9 @@ ASYNC_KEYS = 1000
 ASYNC_CONCURRENCY = 4
 ASYNC_MESSAGES = 400_000
 ASYNC_MESSAGES_QUICK = 100_000
-#: The asyncio peers, and how much of the topic they read: they ran this workload at 0.8
-#: (FastStream) and 10 (faust) thousand messages a second, so they read the first part of each
-#: partition only (40,000 messages: under a minute for FastStream).
+#: The asyncio peers, and how much of the topic they read: they ran this workload at about 3
+#: (FastStream) and 8-10 (faust) thousand messages a second, so they stop after 40,000 (10,000
+#: with --quick) from any partitions: under 15 s each.
 ASYNC_PEERS = ("peer_faststream", "peer_faust")
 ASYNC_PEER_MESSAGES = 40_000
 ASYNC_PEER_MESSAGES_QUICK = 10_000
@@ -845,7 +845,7 @@ def buffered_bytes_budget() -> int | None:
 def memory(ctx: Context) -> list[Entry]:
     """A backlog of 100 KB messages over 1,000 partitions (6 a partition, 600 MB; 3 with
     --quick) processed slowly (20 ms each, concurrency 10); the run ends after ``seconds`` of
-    processing at the ideal rate (8 s, 3 s with --quick: 4,000 messages at concurrency 10, 400
+    processing at the ideal rate (8 s, 2 s with --quick: 4,000 messages at concurrency 10, 400
     on one thread), from whichever partitions, with a good part of the backlog still unread;
     peak RSS (VmHWM) of each contender is the figure. parafka runs with
     ``App(max_buffered_bytes=64 MiB)`` when it has that setting.
@@ -855,7 +855,7 @@ def memory(ctx: Context) -> list[Entry]:
     librdkafka fetches the empty partitions: what the interpreter, parafka, librdkafka and
     1,000 assigned partitions cost with no message data buffered."""
     per_partition = 3 if ctx.quick else 6
-    seconds = ctx.seconds(8.0, 3.0)
+    seconds = ctx.seconds(8.0, 2.0)
     budget = buffered_bytes_budget()
     parafka_options: dict[str, Any] = {} if budget is None else {"max_buffered_bytes": budget}
     entries = [_memory_baseline(ctx, parafka_options)]
@@ -907,7 +907,7 @@ def memory(ctx: Context) -> list[Entry]:
 
 
 def _memory_baseline(ctx: Context, options: dict[str, Any]) -> Entry:
-    hold_ms = ctx.seconds(5.0, 3.0) * 1000.0
+    hold_ms = ctx.seconds(5.0, 2.0) * 1000.0
     topic = unique("memory-idle")
     create_topic(ctx.bootstrap, topic, MEMORY_PARTITIONS)
     produce_messages(ctx.bootstrap, topic, [(None, b"x" * VALUE, 0)])
