@@ -11,9 +11,16 @@ import uuid
 
 from confluent_kafka import Consumer, KafkaException, Producer
 
+from bench.contenders.common import sequenced_value
 from parafka.testing import create_topic, end_offsets
 
-__all__ = ["fill_keyed_topic", "fill_topic", "unique", "warm_up_broker"]
+__all__ = [
+    "fill_keyed_topic",
+    "fill_sequenced_topic",
+    "fill_topic",
+    "unique",
+    "warm_up_broker",
+]
 
 #: librdkafka's own log lines go here instead of stderr.
 _LOG = logging.getLogger("bench.kafka")
@@ -25,17 +32,22 @@ def unique(base: str) -> str:
     return f"bench-{base}-{uuid.uuid4().hex[:8]}"
 
 
-def _producer(bootstrap: str) -> Producer:
-    return Producer(
-        {
-            "bootstrap.servers": bootstrap,
-            "linger.ms": 20,
-            "batch.num.messages": 10_000,
-            "queue.buffering.max.messages": 1_000_000,
-            "acks": 1,
-            "logger": _LOG,
-        }
-    )
+def _producer(bootstrap: str, ordered: bool = False) -> Producer:
+    """The bulk producer. ``ordered``: idempotent, so each partition stores the messages in the
+    order they were produced. Without it a batch that is retried (a fresh topic's leader is not
+    always ready for the first requests) can land behind later ones: seen in 2 of 8 fills of a
+    20-partition topic, where up to 7,730 of 100,000 messages were out of their produced order."""
+    settings: dict[str, object] = {
+        "bootstrap.servers": bootstrap,
+        "linger.ms": 20,
+        "batch.num.messages": 10_000,
+        "queue.buffering.max.messages": 1_000_000,
+        "acks": "all" if ordered else 1,
+        "logger": _LOG,
+    }
+    if ordered:
+        settings["enable.idempotence"] = True
+    return Producer(settings)
 
 
 def _finish(bootstrap: str, producer: Producer, topic: str, messages: int) -> float:
@@ -95,6 +107,33 @@ def fill_keyed_topic(
         while True:
             try:
                 produce(topic, value, names[index % keys], partition=0)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    return topic, _finish(bootstrap, producer, topic, messages) - began
+
+
+def fill_sequenced_topic(
+    bootstrap: str, base: str, partitions: int, messages: int, keys: int, value_size: int
+) -> tuple[str, float]:
+    """Like :func:`fill_topic`, for the per-key order check: message ``i`` has key number
+    ``k = i % keys`` (Kafka key ``f"k{k}"``), goes to partition ``k % partitions`` and its value
+    is ``sequenced_value(k, i // keys, value_size)``, so each key's messages are numbered 0, 1,
+    2, ... in the order they were produced (an idempotent producer keeps that order on the
+    broker), and every partition holds ``keys / partitions`` keys (when ``partitions`` divides
+    ``keys``)."""
+    topic = unique(base)
+    create_topic(bootstrap, topic, partitions)
+    producer = _producer(bootstrap, ordered=True)
+    names = [f"k{k}".encode() for k in range(keys)]
+    began = time.monotonic()
+    produce = producer.produce
+    for index in range(messages):
+        key = index % keys
+        value = sequenced_value(key, index // keys, value_size)
+        while True:
+            try:
+                produce(topic, value, names[key], partition=key % partitions)
                 break
             except BufferError:
                 producer.poll(0.05)

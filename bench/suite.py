@@ -2,10 +2,11 @@
 
 Starts its own local broker (``bench-<pid>``; brokers left by killed runs are removed first),
 builds the peers' virtualenvs if needed, measures ``L`` (what one ``time.sleep(0.001)`` really
-costs here), runs the workloads one contender at a time, writes
-``bench/results/suite-<UTC stamp>.json`` (and ``suite-latest.json``), the Markdown tables and one
-PNG plot per workload under ``bench/results/suite-<stamp>/``, prints the tables, and removes the
-broker at the end, also on errors and Ctrl-C. ``--publish`` also copies the tables and plots to
+costs here), runs the workloads one contender at a time, evaluates the goals
+(:mod:`bench.goals`), writes ``bench/results/suite-<UTC stamp>.json`` (and ``suite-latest.json``),
+the Markdown tables (goals first) and one PNG plot per workload under
+``bench/results/suite-<stamp>/``, prints the tables and then the goals, and removes the broker at
+the end, also on errors and Ctrl-C. ``--publish`` also copies the tables and plots to
 ``docs/benchmarks/`` for docs/benchmarks.md.
 """
 
@@ -20,6 +21,7 @@ import signal
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -32,8 +34,9 @@ import parafka
 from bench import workloads
 from bench.contenders.catalog import traits
 from bench.contenders.venvs import interpreter
+from bench.goals import GoalRow, evaluate
 from bench.kafka import warm_up_broker
-from bench.present import markdown, plot, text
+from bench.present import goals_markdown, goals_text, markdown, plot, text
 from bench.workloads import PEERS, WORKLOADS, Context, Entry
 from parafka.broker import LocalBroker
 
@@ -129,38 +132,42 @@ def _echo(line: str) -> None:
     print(line, flush=True)
 
 
-def run(args: argparse.Namespace, bootstrap: str) -> tuple[float, dict[str, list[Entry]]]:
+@dataclass
+class Run:
+    """What :func:`run` measured."""
+
+    sleep_cost: float
+    results: dict[str, list[Entry]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each workload
+
+
+def run(args: argparse.Namespace, bootstrap: str) -> Run:
     for peer in args.peers:
         interpreter(peer)  # build the virtualenvs before anything is timed
     warm_up_broker(bootstrap)
     sleep_cost = measure_sleep(SLEEP_SAMPLES)
     _echo(f"L = {sleep_cost * 1000:.3f} ms per time.sleep(0.001) ({SLEEP_SAMPLES} samples)")
     ctx = Context(bootstrap, args.quick, args.peers, sleep_cost, _echo, args.kafka)
-    results: dict[str, list[Entry]] = {}
+    done = Run(sleep_cost)
     for workload in args.only:
+        began = time.monotonic()
         if workload == "latency":
-            at_ten = [e for e in results.get("io", []) if e.level == 10 and e.outcome.finished]
-            capacities = {e.contender: e.throughput for e in at_ten}
-            capacities.update(
-                {
-                    e.contender: e.throughput
-                    for e in results.get("io", [])
-                    if e.level == 1
-                    and not traits(e.contender).in_process_parallelism
-                    and e.outcome.finished
-                }
-            )
-            results[workload] = workloads.latency(ctx, capacities)
+            capacities = workloads.capacities(done.results.get("io", []))
+            done.results[workload] = workloads.latency(ctx, capacities)
         else:
-            results[workload] = getattr(workloads, _FUNCTIONS[workload])(ctx)
-    return sleep_cost, results
+            done.results[workload] = getattr(workloads, _FUNCTIONS[workload])(ctx)
+        done.seconds[workload] = time.monotonic() - began
+        _echo(f"{workload}: {done.seconds[workload] / 60:.1f} min")
+    return done
 
 
 _FUNCTIONS = {
     "overhead": "overhead",
     "io": "io_bound",
+    "oversubscribed": "oversubscribed",
     "hot": "hot_partition",
     "skew": "skew",
+    "async": "async_io",
     "memory": "memory",
 }
 
@@ -169,6 +176,7 @@ def write(
     stamp: str,
     document: dict[str, Any],
     results: dict[str, list[Entry]],
+    goals: list[GoalRow],
     header: str,
     publish: bool,
 ) -> Path:
@@ -180,7 +188,8 @@ def write(
         temporary.write_text(body)
         os.replace(temporary, path)
     directory = RESULTS / f"suite-{stamp}"
-    tables = [f"{header}\n"]
+    directory.mkdir(parents=True, exist_ok=True)
+    tables = [f"{header}\n", goals_markdown(goals)]
     for workload, entries in results.items():
         image = plot(workload, entries, directory)
         tables.append(markdown(workload, entries))
@@ -205,13 +214,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         info = broker.start()
         _echo(f"broker {broker.name}: Kafka {info.kafka_version} at {info.bootstrap}")
-        sleep_cost, results = run(args, info.bootstrap)
+        measured = run(args, info.bootstrap)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     finally:
         broker.remove()
         _echo(f"removed broker {broker.name}")
+    sleep_cost, results = measured.sleep_cost, measured.results
+    goals = evaluate(results)
     env = environment(info.kafka_version, args.peers)
     took = time.monotonic() - began
     header = (
@@ -228,14 +239,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "kafka": args.kafka,
         "sleep_cost": sleep_cost,
         "environment": env,
+        "workload_seconds": {w: round(t, 1) for w, t in measured.seconds.items()},
+        "goals": [row.to_json() for row in goals],
         "results": {w: [e.to_json() for e in entries] for w, entries in results.items()},
     }
-    directory = write(stamp, document, results, header, args.publish)
+    directory = write(stamp, document, results, goals, header, args.publish)
     print()
     print(header)
     for workload, entries in results.items():
         print()
         print(text(workload, entries))
+    print()
+    print(goals_text(goals))
     print(f"\nresults: {RESULTS / f'suite-{stamp}.json'}; tables and plots: {directory}")
     return 0
 

@@ -8,6 +8,7 @@ two cores with each other.
 
 from __future__ import annotations
 
+import inspect
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -16,18 +17,23 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+import parafka
 from bench.contenders.catalog import traits
 from bench.contenders.common import Outcome, Spec, stamp_value
 from bench.contenders.runner import run_contender
-from bench.kafka import fill_keyed_topic, fill_topic, unique
+from bench.kafka import fill_keyed_topic, fill_sequenced_topic, fill_topic, unique
 from parafka.connection.client import DEFAULTS as CLIENT_DEFAULTS
-from parafka.testing import create_topic
+from parafka.testing import committed_offsets, create_topic, produce_messages
 
-__all__ = ["PEERS", "WORKLOADS", "Context", "Entry"]
+__all__ = ["MAX_MESSAGES", "PEERS", "WORKLOADS", "Context", "Entry"]
 
 PEERS = ("peer_arroyo", "peer_faststream", "peer_faust", "peer_quix")
 VALUE = 100  # bytes, every workload but memory
 SLEEP_MS = 1.0
+#: The batch sizes (App max_messages) the parafka rows that depend on it run at: a goal holds
+#: only if it holds at each, not at one tuned value. --quick runs the middle one only.
+MAX_MESSAGES = (10, 100, 500)
+MAX_MESSAGES_QUICK = (100,)
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,11 @@ class Context:
 
     def seconds(self, full: float, quick: float) -> float:
         return quick if self.quick else full
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        """The max_messages values parafka's batch-size-dependent rows run at."""
+        return MAX_MESSAGES_QUICK if self.quick else MAX_MESSAGES
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,7 @@ class Entry:
     ratio: float | None = None  # throughput / the workload's baseline
     note: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    max_messages: int | None = None  # parafka's App max_messages, where the row depends on it
 
     @property
     def throughput(self) -> float:
@@ -107,7 +119,7 @@ def _run(
     outcome = run_contender(spec, label, on_first)
     state = "ok" if outcome.finished else f"FAILED ({outcome.error})"
     ctx.echo(
-        f"  {label:>8} {name:<44} c={spec.concurrency:<3} {measured_throughput(outcome):>11,.0f}"
+        f"  {label:>8} {name:<52} c={spec.concurrency:<4} {measured_throughput(outcome):>11,.0f}"
         f" msg/s  cpu {outcome.cpu_us_per_message:7.1f} us/msg  rss {outcome.peak_rss_mb:6.1f}"
         f" MB  {state}"
     )
@@ -118,6 +130,11 @@ def _even(total: int, partitions: int) -> dict[int, int]:
     return {
         p: total // partitions + (1 if p < total % partitions else 0) for p in range(partitions)
     }
+
+
+def _parafka_name(max_messages: int | None, base: str | None = None) -> str:
+    name = base or traits("parafka_app").label
+    return name if max_messages is None else f"{name}, max_messages {max_messages}"
 
 
 def _unsupported(workload: str, level: int, name: str, contender: str, why: str) -> Entry:
@@ -136,18 +153,22 @@ PEER_MESSAGES_QUICK = 20_000
 def overhead(ctx: Context) -> list[Entry]:
     """No-op processing of ~1M small messages over 10 partitions; ratio to the bare loop.
 
-    The bare loop and parafka alternate (3 runs each, 1 with --quick; the median counts);
-    the others run once. Every contender reads the same topic with a group of its own.
+    The bare loop and parafka at each max_messages alternate (3 runs each, 1 with --quick; the
+    median counts); the others run once. Every contender reads the same topic with a group of
+    its own.
     """
     messages = 200_000 if ctx.quick else 1_000_000
     repeats = 1 if ctx.quick else 3
     topic, _ = fill_topic(ctx.bootstrap, "overhead", OVERHEAD_PARTITIONS, messages, VALUE)
     expected = _even(messages, OVERHEAD_PARTITIONS)
     ctx.echo(f"overhead: {messages:,} x {VALUE} B over {OVERHEAD_PARTITIONS} partitions")
-    runs: dict[str, list[Outcome]] = {"bare": [], "parafka_app": []}
+    # (contender, max_messages) in the order they alternate
+    runs: dict[tuple[str, int | None], list[Outcome]] = {("bare", None): []}
+    runs.update({("parafka_app", m): [] for m in ctx.batch_sizes})
     for _ in range(repeats):
-        for contender in ("bare", "parafka_app"):
+        for contender, max_messages in runs:
             c = 1 if contender == "bare" else OVERHEAD_CONCURRENCY
+            options = {} if max_messages is None else {"max_messages": max_messages}
             spec = _spec(
                 ctx,
                 contender,
@@ -155,12 +176,15 @@ def overhead(ctx: Context) -> list[Entry]:
                 OVERHEAD_PARTITIONS,
                 concurrency=c,
                 expected=expected,
-                options={"max_messages": 500},
+                options=options,
             )
-            runs[contender].append(_run(ctx, spec, "overhead", traits(contender).label))
+            name = traits(contender).label
+            if contender == "parafka_app":
+                name = _parafka_name(max_messages)
+            runs[(contender, max_messages)].append(_run(ctx, spec, "overhead", name))
     entries = [
-        _median_entry("overhead", contender, outcomes, messages)
-        for contender, outcomes in runs.items()
+        _median_entry("overhead", contender, outcomes, messages, max_messages)
+        for (contender, max_messages), outcomes in runs.items()
     ]
     # The peers run at 1-100 thousand messages a second: a million would take them up to ten
     # minutes each, so they (and the naive pool) read a smaller topic of PEER_MESSAGES.
@@ -192,20 +216,30 @@ def overhead(ctx: Context) -> list[Entry]:
     ]
 
 
-def _median_entry(workload: str, contender: str, outcomes: list[Outcome], messages: int) -> Entry:
+def _median_entry(
+    workload: str,
+    contender: str,
+    outcomes: list[Outcome],
+    messages: int,
+    max_messages: int | None = None,
+) -> Entry:
     ordered = sorted(outcomes, key=measured_throughput)
     middle = ordered[len(ordered) // 2]
     level = 1 if contender == "bare" else OVERHEAD_CONCURRENCY
     runs = [round(measured_throughput(o)) for o in outcomes]
+    name = traits(contender).label
+    if contender == "parafka_app":
+        name = _parafka_name(max_messages)
     return Entry(
         workload,
         level,
-        traits(contender).label,
+        name,
         contender,
         middle,
         messages,
         note=f"median of {len(outcomes)}",
         extra={"runs": runs},
+        max_messages=max_messages,
     )
 
 
@@ -217,22 +251,25 @@ def _fields(entry: Entry) -> dict[str, Any]:
 
 IO_PARTITIONS = 50
 IO_LEVELS = (1, 5, 10, 25, 50)
-IO_LEVELS_QUICK = (1, 50)
+IO_LEVELS_QUICK = (10, 50)  # 10: the CPU goal's level and the latency workload's capacity
 
 
 def io_bound(ctx: Context) -> list[Entry]:
     """1 ms of IO per message over 50 partitions at each concurrency; efficiency = measured /
-    (c / L). Each level has its own topic sized to last ``seconds`` at the ideal rate."""
+    (c / L). Each level has its own topic sized to last ``seconds`` at the ideal rate. parafka
+    runs at each max_messages of ``ctx.batch_sizes``."""
     seconds = ctx.seconds(6.0, 1.5)
     levels = IO_LEVELS_QUICK if ctx.quick else IO_LEVELS
-    contenders = ("sleep_pool", "parafka_app", "naive", *ctx.peers)
+    contenders: list[tuple[str, int | None]] = [("sleep_pool", None)]
+    contenders += [("parafka_app", m) for m in ctx.batch_sizes]
+    contenders += [(c, None) for c in ("naive", *ctx.peers)]
     entries: list[Entry] = []
     for level in levels:
         ideal = level / ctx.sleep_cost
         messages = max(IO_PARTITIONS * 2, round(ideal * seconds / IO_PARTITIONS) * IO_PARTITIONS)
         topic, _ = fill_topic(ctx.bootstrap, f"io-{level}", IO_PARTITIONS, messages, VALUE)
         ctx.echo(f"io-bound c={level}: {messages:,} messages, ideal {ideal:,.0f} msg/s")
-        for contender in contenders:
+        for contender, max_messages in contenders:
             entries.append(
                 _scaled(
                     ctx,
@@ -244,6 +281,7 @@ def io_bound(ctx: Context) -> list[Entry]:
                     messages,
                     ideal,
                     _even(messages, IO_PARTITIONS),
+                    max_messages=max_messages,
                 )
             )
     return entries
@@ -261,13 +299,20 @@ def _scaled(
     expected: dict[int, int],
     name: str | None = None,
     options: dict[str, Any] | None = None,
+    max_messages: int | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Entry:
     info = traits(contender)
     name = name or info.label
+    if contender == "parafka_app":
+        name = _parafka_name(max_messages, name)
     if level > 1 and not info.in_process_parallelism:
         return _unsupported(
             workload, level, name, contender, "no in-process parallelism (scales by processes)"
         )
+    options = dict(options or {})
+    if max_messages is not None:
+        options["max_messages"] = max_messages
     spec = _spec(
         ctx,
         contender,
@@ -276,7 +321,7 @@ def _scaled(
         concurrency=level,
         expected=expected,
         cost_ms=SLEEP_MS,
-        options={"max_messages": 10, **(options or {})},
+        options=options,
     )
     outcome = _run(ctx, spec, workload, name)
     throughput = measured_throughput(outcome)
@@ -291,7 +336,53 @@ def _scaled(
         ideal=ideal,
         efficiency=throughput / ideal,
         note=note,
+        extra=dict(extra or {}),
+        max_messages=max_messages,
     )
+
+
+# --- more workers than partitions ----------------------------------------------------------------
+
+OVERSUBSCRIBED_PARTITIONS = 20
+OVERSUBSCRIBED_LEVELS = (20, 50)
+
+
+def oversubscribed(ctx: Context) -> list[Entry]:
+    """1 ms of IO per message over 20 partitions, parafka at concurrency 20 and 50 (at each
+    max_messages): 30 more workers than partitions must cost nothing. Both levels read one
+    topic sized to last ``seconds`` at 20 / L; the ideal of both is 20 / L (one job per
+    partition at a time), and the c=50 row's ratio is its throughput over the c=20 row's."""
+    seconds = ctx.seconds(6.0, 1.5)
+    partitions = OVERSUBSCRIBED_PARTITIONS
+    ideal = partitions / ctx.sleep_cost
+    messages = max(partitions * 2, round(ideal * seconds / partitions) * partitions)
+    topic, _ = fill_topic(ctx.bootstrap, "oversubscribed", partitions, messages, VALUE)
+    ctx.echo(
+        f"more workers than partitions: {messages:,} messages over {partitions} partitions, "
+        f"ideal {ideal:,.0f} msg/s at c = {' and '.join(map(str, OVERSUBSCRIBED_LEVELS))}"
+    )
+    entries: list[Entry] = []
+    for max_messages in ctx.batch_sizes:
+        pair = [
+            _scaled(
+                ctx,
+                "oversubscribed",
+                "parafka_app",
+                topic,
+                partitions,
+                level,
+                messages,
+                ideal,
+                _even(messages, partitions),
+                max_messages=max_messages,
+            )
+            for level in OVERSUBSCRIBED_LEVELS
+        ]
+        base = pair[0].throughput
+        entries += [
+            Entry(**{**_fields(e), "ratio": e.throughput / base if base else None}) for e in pair
+        ]
+    return entries
 
 
 # --- one hot partition ---------------------------------------------------------------------------
@@ -301,11 +392,22 @@ HOT_LEVELS = (1, 5, 10, 25)
 HOT_LEVELS_QUICK = (25,)
 
 
+def default_distribution() -> str:
+    """The distribution a ``VirtualPartitions`` gets when none is given (parafka's default)."""
+    return str(parafka.VirtualPartitions(partitioner=lambda m: m.key).distribution)
+
+
 def hot_partition(ctx: Context) -> list[Entry]:
     """One partition, 1,000 keys, 1 ms of IO each; parafka splits it into ``c`` virtual
-    partitions (both distributions); the peers use their own parallelism, if any, inside it."""
+    partitions: with its default distribution at each max_messages, and with the other one at
+    the App's default max_messages; the peers use their own parallelism, if any, inside it."""
     seconds = ctx.seconds(6.0, 1.5)
     levels = HOT_LEVELS_QUICK if ctx.quick else HOT_LEVELS
+    default = default_distribution()
+    other = "consistent" if default == "balanced" else "balanced"
+    # (distribution, max_messages, is the default distribution)
+    variants: list[tuple[str, int | None, bool]] = [(default, m, True) for m in ctx.batch_sizes]
+    variants.append((other, None, False))
     entries: list[Entry] = []
     for level in levels:
         ideal = level / ctx.sleep_cost
@@ -313,7 +415,10 @@ def hot_partition(ctx: Context) -> list[Entry]:
         topic, _ = fill_keyed_topic(ctx.bootstrap, f"hot-{level}", messages, HOT_KEYS, VALUE)
         ctx.echo(f"hot partition, {level} lanes: {messages:,} messages, ideal {ideal:,.0f}")
         expected = {0: messages}
-        for distribution in ("consistent", "balanced"):
+        for distribution, max_messages, is_default in variants:
+            options: dict[str, Any] = {"virtual_partitions": level}
+            if not is_default:
+                options["distribution"] = distribution  # the default one is left to parafka
             entries.append(
                 _scaled(
                     ctx,
@@ -325,8 +430,10 @@ def hot_partition(ctx: Context) -> list[Entry]:
                     messages,
                     ideal,
                     expected,
-                    name=f"parafka VP {distribution}",
-                    options={"virtual_partitions": level, "distribution": distribution},
+                    name=f"parafka VP {distribution}{' (default)' if is_default else ''}",
+                    options=options,
+                    max_messages=max_messages,
+                    extra={"distribution": distribution, "default_distribution": is_default},
                 )
             )
         for contender in ("naive", *ctx.peers):
@@ -349,6 +456,7 @@ def hot_partition(ctx: Context) -> list[Entry]:
 SKEW_PARTITIONS = 10
 SKEW_CONCURRENCY = 10
 SLOW_MS = 50.0
+SKEW_MAX_MESSAGES = 10  # parafka's; as in the earlier runs (skew has no goal of its own)
 
 
 def skew(ctx: Context) -> list[Entry]:
@@ -388,16 +496,18 @@ def skew(ctx: Context) -> list[Entry]:
             expected=expected,
             cost_ms=SLEEP_MS,
             partition_cost_ms={0: SLOW_MS},
-            options={"max_messages": 10},
+            options={"max_messages": SKEW_MAX_MESSAGES},
         )
-        outcome = _run(ctx, spec, "skew", info.label)
+        parafka_app = contender == "parafka_app"
+        name = _parafka_name(SKEW_MAX_MESSAGES) if parafka_app else info.label
+        outcome = _run(ctx, spec, "skew", name)
         throughput = measured_throughput(outcome)
         slow_done = int(outcome.partitions.get("0", {}).get("count", 0))
         entries.append(
             Entry(
                 "skew",
                 SKEW_CONCURRENCY,
-                info.label,
+                name,
                 contender,
                 outcome,
                 9 * fast,
@@ -405,6 +515,7 @@ def skew(ctx: Context) -> list[Entry]:
                 efficiency=throughput / ideal,
                 note=None if outcome.finished else outcome.error,
                 extra={"slow_processed": slow_done},
+                max_messages=SKEW_MAX_MESSAGES if parafka_app else None,
             )
         )
     return entries
@@ -431,27 +542,51 @@ LATENCY_PARTITIONS = 10
 LATENCY_CONCURRENCY = 10
 
 
-def latency(ctx: Context, capacities: dict[str, float]) -> list[Entry]:
-    """A steady produce rate at half of each contender's capacity (its io-bound throughput at
-    concurrency 10 in this run, or 10 / L if that level did not run), 1 ms of IO per message
-    over 10 partitions; p50/p99 of send-to-processed time.
+#: A contender's capacity (msg/s) by (contender, parafka's max_messages or None).
+Capacities = dict[tuple[str, int | None], float]
+
+
+def capacities(io: Sequence[Entry]) -> Capacities:
+    """What the latency workload takes as each contender's capacity: its io-bound throughput
+    at concurrency 10 in this run (at 1 for contenders without in-process parallelism)."""
+    found: Capacities = {}
+    for entry in io:
+        if not entry.outcome.finished:
+            continue
+        parallel = traits(entry.contender).in_process_parallelism
+        if entry.level == (LATENCY_CONCURRENCY if parallel else 1):
+            found[(entry.contender, entry.max_messages)] = entry.throughput
+    return found
+
+
+def latency(ctx: Context, capacities: Capacities) -> list[Entry]:
+    """A steady produce rate at half of each contender's capacity (see :func:`capacities`, or
+    10 / L if that level did not run), 1 ms of IO per message over 10 partitions; p50/p99 of
+    send-to-processed time. parafka runs at each max_messages of ``ctx.batch_sizes``, each at
+    half of its own capacity at that max_messages.
 
     One stamped message per partition is there before the contender starts; the steady rate
     begins when the contender reports that it processed its first message, so neither its
     start-up nor its group join is in the figure, and latencies count from ``warmup`` seconds
     after that."""
-    duration = ctx.seconds(20.0, 6.0)
+    duration = ctx.seconds(20.0, 4.0)
     warmup = 1.0
-    _warm_up_live_traffic(ctx, ctx.seconds(20.0, 10.0))
+    _warm_up_live_traffic(ctx, ctx.seconds(20.0, 6.0))
     entries = []
-    for contender in ("parafka_app", "naive", *ctx.peers):
+    contenders: list[tuple[str, int | None]] = [("parafka_app", m) for m in ctx.batch_sizes]
+    contenders += [(c, None) for c in ("naive", *ctx.peers)]
+    for contender, max_messages in contenders:
         info = traits(contender)
+        name = _parafka_name(max_messages) if contender == "parafka_app" else info.label
         level = LATENCY_CONCURRENCY if info.in_process_parallelism else 1
-        capacity = capacities.get(contender) or level / ctx.sleep_cost
+        capacity = capacities.get((contender, max_messages)) or level / ctx.sleep_cost
         rate = capacity / 2
         messages = int(rate * duration)
         topic = unique("latency")
         create_topic(ctx.bootstrap, topic, LATENCY_PARTITIONS)
+        options: dict[str, Any] = {"latency_warmup_s": warmup}
+        if max_messages is not None:
+            options["max_messages"] = max_messages
         spec = _spec(
             ctx,
             contender,
@@ -461,20 +596,20 @@ def latency(ctx: Context, capacities: dict[str, float]) -> list[Entry]:
             expected={p: n + 1 for p, n in _even(messages, LATENCY_PARTITIONS).items()},
             cost_ms=SLEEP_MS,
             latency=True,
-            options={"max_messages": 10, "latency_warmup_s": warmup},
+            options=options,
         )
         producer = _PacedProducer(ctx.bootstrap, topic, LATENCY_PARTITIONS, rate, messages)
         producer.seed()
         producer.start()
         try:
-            outcome = _run(ctx, spec, "latency", info.label, on_first=producer.go.set)
+            outcome = _run(ctx, spec, "latency", name, on_first=producer.go.set)
         finally:
             producer.stop()
         entries.append(
             Entry(
                 "latency",
                 level,
-                info.label,
+                name,
                 contender,
                 outcome,
                 messages,
@@ -484,6 +619,7 @@ def latency(ctx: Context, capacities: dict[str, float]) -> list[Entry]:
                     "capacity": capacity,
                     "produce_lag_ms": producer.max_lag * 1000,
                 },
+                max_messages=max_messages,
             )
         )
     return entries
@@ -572,49 +708,240 @@ class _PacedProducer(threading.Thread):
         self.join(60.0)
 
 
+# --- async def consume ---------------------------------------------------------------------------
+
+ASYNC_PARTITIONS = 20
+ASYNC_LANES = 50  # virtual partitions per partition: 1,000 lanes in flight
+ASYNC_KEYS = 1000
+ASYNC_CONCURRENCY = 4
+ASYNC_MESSAGES = 400_000
+ASYNC_MESSAGES_QUICK = 100_000
+#: The asyncio peers, and how much of the topic they read: they ran this workload at about 3
+#: (FastStream) and 8-10 (faust) thousand messages a second, so they stop after 40,000 (10,000
+#: with --quick) from any partitions: under 15 s each.
+ASYNC_PEERS = ("peer_faststream", "peer_faust")
+ASYNC_PEER_MESSAGES = 40_000
+ASYNC_PEER_MESSAGES_QUICK = 10_000
+#: The peers' in-flight parallelism (FastStream's subscriber ``max_workers``, faust's agent
+#: ``concurrency``): as many messages in flight as parafka has lanes.
+ASYNC_PEER_IN_FLIGHT = ASYNC_PARTITIONS * ASYNC_LANES
+
+
+def async_io(ctx: Context) -> list[Entry]:
+    """``async def consume`` with ``await asyncio.sleep(0.001)`` per message: 20 partitions of
+    1,000 keys (50 each), parafka with 50 virtual-partition lanes per partition by key (1,000
+    in flight) and 4 workers, at each max_messages; FastStream and faust on the same topic with
+    1,000 in flight each (they read the first 40,000 processed, from any partitions). Every
+    message's value carries its key's sequence number, so each run reports whether per-key order
+    held; after each run the group's committed offsets are read (parafka reads the whole topic,
+    so they must reach its end)."""
+    messages = ASYNC_MESSAGES_QUICK if ctx.quick else ASYNC_MESSAGES
+    topic, _ = fill_sequenced_topic(
+        ctx.bootstrap, "async", ASYNC_PARTITIONS, messages, ASYNC_KEYS, VALUE
+    )
+    ctx.echo(
+        f"async: {messages:,} messages, {ASYNC_KEYS:,} keys over {ASYNC_PARTITIONS} partitions, "
+        f"{ASYNC_PARTITIONS * ASYNC_LANES:,} in flight"
+    )
+    entries = []
+    for max_messages in ctx.batch_sizes:
+        spec = _spec(
+            ctx,
+            "parafka_app",
+            topic,
+            ASYNC_PARTITIONS,
+            concurrency=ASYNC_CONCURRENCY,
+            expected=_even(messages, ASYNC_PARTITIONS),
+            cost_ms=SLEEP_MS,
+            check_order=True,
+            options={
+                "asynchronous": True,
+                "virtual_partitions": ASYNC_LANES,
+                "max_messages": max_messages,
+            },
+        )
+        entries.append(_async_entry(ctx, spec, _parafka_name(max_messages), max_messages))
+    peer_messages = min(messages, ASYNC_PEER_MESSAGES_QUICK if ctx.quick else ASYNC_PEER_MESSAGES)
+    for peer in (p for p in ASYNC_PEERS if p in ctx.peers):
+        # From any partitions: FastStream's workers share one queue that one partition's fetch
+        # can fill, so waiting for a share of each partition had it process the whole topic
+        # (95,523 messages for 10,000 expected) and report a fraction of its real rate.
+        spec = _spec(
+            ctx,
+            peer,
+            topic,
+            ASYNC_PARTITIONS,
+            concurrency=ASYNC_PEER_IN_FLIGHT,
+            expected={},
+            expected_total=peer_messages,
+            cost_ms=SLEEP_MS,
+            check_order=True,
+        )
+        entries.append(_async_entry(ctx, spec, traits(peer).label, None))
+    return entries
+
+
+def _async_entry(ctx: Context, spec: Spec, name: str, max_messages: int | None) -> Entry:
+    outcome = _run(ctx, spec, "async", name)
+    try:
+        offsets = committed_offsets(ctx.bootstrap, spec.group, spec.topic, spec.partitions)
+    except Exception as exc:  # the figure is reported without it, and says why
+        committed: dict[int, int] | None = None
+        committed_note = f"committed offsets unreadable: {exc}"
+    else:
+        committed = {p: max(0, o) for p, o in offsets.items()}
+        committed_note = _committed_note(committed, spec.expected, outcome.processed)
+    violations = outcome.order_violations
+    notes = [
+        "order not checked"
+        if violations is None
+        else "per-key order kept"
+        if violations == 0
+        else f"per-key order broken by {violations:,} messages",
+        committed_note,
+    ]
+    if not outcome.finished:
+        notes.insert(0, outcome.error or "unfinished")
+    return Entry(
+        "async",
+        spec.concurrency,
+        name,
+        spec.contender,
+        outcome,
+        spec.total,
+        note="; ".join(notes),
+        extra={
+            "committed": None if committed is None else {str(p): o for p, o in committed.items()},
+            "expected": {str(p): n for p, n in spec.expected.items()},
+        },
+        max_messages=max_messages,
+    )
+
+
+def _committed_note(committed: dict[int, int], expected: dict[int, int], processed: int) -> str:
+    total = sum(committed.values())
+    if expected and all(committed.get(p, 0) == n for p, n in expected.items()):
+        return f"committed offsets: at the end, {total:,} messages"
+    return f"committed offsets: {total:,} messages (it processed {processed:,})"
+
+
 # --- memory --------------------------------------------------------------------------------------
 
-MEMORY_PARTITIONS = 10
+MEMORY_PARTITIONS = 1000
 MEMORY_VALUE = 100_000
 MEMORY_COST_MS = 20.0
+MEMORY_CONCURRENCY = 10
+#: parafka's process-wide budget for buffered messages (App max_buffered_bytes), when it has one.
+MEMORY_BUDGET = 64 * 1024 * 1024
+BASELINE_NAME = "parafka, nothing to consume (baseline)"
+
+
+def buffered_bytes_budget() -> int | None:
+    """:data:`MEMORY_BUDGET` if this parafka's App takes ``max_buffered_bytes``, else None."""
+    has_it = "max_buffered_bytes" in inspect.signature(parafka.App).parameters
+    return MEMORY_BUDGET if has_it else None
 
 
 def memory(ctx: Context) -> list[Entry]:
-    """A backlog of 100 KB messages (300 a partition, 120 with --quick) processed
-    slowly (20 ms each, concurrency 10); the run ends after 100 a partition, with most of the
-    backlog still unread; peak RSS (VmHWM) of each contender is the figure."""
-    per_partition = 120 if ctx.quick else 300
-    expected_each = 40 if ctx.quick else 100
+    """A backlog of 100 KB messages over 1,000 partitions (6 a partition, 600 MB; 3 with
+    --quick) processed slowly (20 ms each, concurrency 10); the run ends after ``seconds`` of
+    processing at the ideal rate (8 s, 2 s with --quick: 4,000 messages at concurrency 10, 400
+    on one thread), from whichever partitions, with a good part of the backlog still unread;
+    peak RSS (VmHWM) of each contender is the figure. parafka runs with
+    ``App(max_buffered_bytes=64 MiB)`` when it has that setting.
+
+    First, the baseline: the same parafka app (the same settings, 10 workers) on an empty
+    1,000-partition topic but for one 100-byte message, which it holds for a few seconds while
+    librdkafka fetches the empty partitions: what the interpreter, parafka, librdkafka and
+    1,000 assigned partitions cost with no message data buffered."""
+    per_partition = 3 if ctx.quick else 6
+    seconds = ctx.seconds(8.0, 2.0)
+    budget = buffered_bytes_budget()
+    parafka_options: dict[str, Any] = {} if budget is None else {"max_buffered_bytes": budget}
+    entries = [_memory_baseline(ctx, parafka_options)]
     messages = per_partition * MEMORY_PARTITIONS
     topic, _ = fill_topic(ctx.bootstrap, "memory", MEMORY_PARTITIONS, messages, MEMORY_VALUE)
-    ctx.echo(f"memory: {messages:,} x 100 KB = {messages * MEMORY_VALUE / 1e6:,.0f} MB backlog")
-    entries = []
+    ctx.echo(
+        f"memory: {messages:,} x 100 KB = {messages * MEMORY_VALUE / 1e6:,.0f} MB backlog over "
+        f"{MEMORY_PARTITIONS:,} partitions; parafka's budget: "
+        + (f"{budget / 2**20:.0f} MiB" if budget else "none (App has no max_buffered_bytes)")
+    )
     for contender in ("parafka_app", "bare", "naive", *ctx.peers):
         info = traits(contender)
-        level = 1 if contender == "bare" or not info.in_process_parallelism else 10
+        parallel = contender != "bare" and info.in_process_parallelism
+        level = MEMORY_CONCURRENCY if parallel else 1
+        parafka_app = contender == "parafka_app"
         spec = _spec(
             ctx,
             contender,
             topic,
             MEMORY_PARTITIONS,
             concurrency=level,
-            expected={p: expected_each for p in range(MEMORY_PARTITIONS)},
+            expected={},
+            expected_total=round(level * seconds * 1000.0 / MEMORY_COST_MS),
             cost_ms=MEMORY_COST_MS,
-            options={"max_messages": 10},
+            options=parafka_options if parafka_app else {},
         )
-        outcome = _run(ctx, spec, "memory", info.label)
+        name = info.label
+        if parafka_app and budget is not None:
+            name = f"{name}, max_buffered_bytes {budget / 2**20:.0f} MiB"
+        outcome = _run(ctx, spec, "memory", name)
+        extra: dict[str, Any] = {}
+        if parafka_app:
+            extra = {"budget_bytes": budget}
+            if budget is None:
+                extra["budget_unavailable"] = "App has no max_buffered_bytes"
         entries.append(
             Entry(
                 "memory",
                 level,
-                info.label,
+                name,
                 contender,
                 outcome,
-                expected_each * MEMORY_PARTITIONS,
+                spec.total,
                 note=None if outcome.finished else outcome.error,
+                extra=extra,
             )
         )
     return entries
 
 
-WORKLOADS: Sequence[str] = ("overhead", "io", "hot", "skew", "latency", "memory")
+def _memory_baseline(ctx: Context, options: dict[str, Any]) -> Entry:
+    hold_ms = ctx.seconds(5.0, 2.0) * 1000.0
+    topic = unique("memory-idle")
+    create_topic(ctx.bootstrap, topic, MEMORY_PARTITIONS)
+    produce_messages(ctx.bootstrap, topic, [(None, b"x" * VALUE, 0)])
+    spec = _spec(
+        ctx,
+        "parafka_app",
+        topic,
+        MEMORY_PARTITIONS,
+        concurrency=MEMORY_CONCURRENCY,
+        expected={0: 1},
+        cost_ms=hold_ms,
+        options=options,
+    )
+    outcome = _run(ctx, spec, "memory", BASELINE_NAME)
+    note = f"one {VALUE} B message, held {hold_ms / 1000:.0f} s"
+    return Entry(
+        "memory",
+        MEMORY_CONCURRENCY,
+        BASELINE_NAME,
+        "parafka_app",
+        outcome,
+        1,
+        note=note if outcome.finished else f"{note}; {outcome.error}",
+        extra={"baseline": True},
+    )
+
+
+WORKLOADS: Sequence[str] = (
+    "overhead",
+    "io",
+    "oversubscribed",
+    "hot",
+    "skew",
+    "latency",
+    "async",
+    "memory",
+)

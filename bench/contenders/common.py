@@ -21,6 +21,7 @@ from typing import Any
 __all__ = [
     "FIRST_MARKER",
     "RESULT_PREFIX",
+    "KeyOrder",
     "Outcome",
     "Recorder",
     "Spec",
@@ -28,6 +29,8 @@ __all__ = [
     "Usage",
     "consumer_settings",
     "sent_at",
+    "sequence_of",
+    "sequenced_value",
     "stamp_value",
 ]
 
@@ -53,7 +56,9 @@ class Spec:
 
     ``expected[p]`` is how many messages of partition ``p`` must be processed before the run
     ends; partitions not in it (a slow partition in the skew workload) are consumed but not
-    waited for. Each message costs ``cost_ms`` of blocking sleep (IO stand-in), or
+    waited for. ``expected_total``, when not 0, is how many must be processed in all, from any
+    partitions (the memory workload: 1,000 partitions, of which a slow contender reaches few).
+    Each message costs ``cost_ms`` of blocking sleep (IO stand-in), or
     ``partition_cost_ms[p]`` for the partitions listed there.
     """
 
@@ -66,7 +71,9 @@ class Spec:
     expected: dict[int, int]
     cost_ms: float = 0.0
     partition_cost_ms: dict[int, float] = field(default_factory=dict)
+    expected_total: int = 0
     latency: bool = False  # values start with the producer's send time, see stamp_value
+    check_order: bool = False  # values start with (key, sequence), see sequenced_value
     timeout_s: float = 600.0
     options: dict[str, Any] = field(default_factory=dict)  # contender-specific knobs
 
@@ -86,7 +93,8 @@ class Spec:
 
     @property
     def total(self) -> int:
-        return sum(self.expected.values())
+        """How many messages the run waits for."""
+        return max(sum(self.expected.values()), self.expected_total)
 
 
 def stamp_value(size: int) -> bytes:
@@ -103,6 +111,52 @@ def sent_at(value: bytes | None) -> float | None:
         return float(value[:STAMP_WIDTH])
     except ValueError:
         return None
+
+
+def sequenced_value(key: int, sequence: int, size: int) -> bytes:
+    """A value of ``size`` bytes that starts with its key's number and its place among that
+    key's messages (``b"7:42;xxx..."``), for the per-key order check of :class:`KeyOrder`."""
+    head = b"%d:%d;" % (key, sequence)
+    return head + b"x" * max(0, size - len(head))
+
+
+def sequence_of(value: bytes | None) -> tuple[int, int] | None:
+    """The ``(key, sequence)`` a :func:`sequenced_value` value starts with, or None."""
+    if not value:
+        return None
+    head, separator, _ = value[:48].partition(b";")
+    key, colon, sequence = head.partition(b":")
+    if not separator or not colon:
+        return None
+    try:
+        return int(key), int(sequence)
+    except ValueError:
+        return None
+
+
+class KeyOrder:
+    """Whether the messages of each key were processed one after another, in order.
+
+    A message *breaks* the order when it begins while an earlier message of its key is still
+    being processed, or when it begins after a later message of its key already began (a
+    message redelivered counts too: none is redelivered in a run without failures). Not
+    thread-safe: :class:`Recorder` calls it under its lock.
+    """
+
+    def __init__(self) -> None:
+        self.violations = 0
+        self._highest: dict[int, int] = {}  # the highest sequence of each key that began
+        self._running: dict[int, int] = {}  # messages of each key being processed now
+
+    def began(self, key: int, sequence: int) -> None:
+        running = self._running.get(key, 0)
+        if running or sequence <= self._highest.get(key, -1):
+            self.violations += 1
+        self._running[key] = running + 1
+        self._highest[key] = max(sequence, self._highest.get(key, -1))
+
+    def finished(self, key: int) -> None:
+        self._running[key] -= 1
 
 
 @dataclass
@@ -123,13 +177,16 @@ class Recorder:
         self._costs = {p: spec.cost_of(p) for p in range(spec.partitions)}
         self._default_cost = spec.cost_ms / 1000.0
         self._outstanding = {p: n for p, n in spec.expected.items() if n > 0}
+        self._total_left = spec.expected_total  # guarded by _lock, like what follows
+        self._total_reached = 0.0  # when _total_left reached 0 (monotonic; 0: not yet)
         # guarded by _lock:
         self._partitions: dict[int, _Partition] = {}
         self._latencies: list[float] = []
+        self._order = KeyOrder() if spec.check_order else None
         self.first_started: float | None = None  # when the first message began processing
         # Latencies count for messages sent from here on (first record + the warm-up):
         self._counted_from: float | None = None
-        if not self._outstanding:
+        if not self._outstanding and self._total_left <= 0:
             self.done.set()
 
     def process(self, partition: int, value: bytes | None) -> None:
@@ -139,8 +196,10 @@ class Recorder:
             with self._lock:
                 if self.first_started is None:
                     self.first_started = time.monotonic()
+        key = self._began(value)
         if cost > 0:
             time.sleep(cost)
+        self._finished(key)
         self.record(partition, value)
 
     async def process_async(self, partition: int, value: bytes | None) -> None:
@@ -150,9 +209,27 @@ class Recorder:
         cost = self._costs.get(partition, self._default_cost)
         if self.first_started is None:
             self.first_started = time.monotonic()
+        key = self._began(value)
         if cost > 0:
             await asyncio.sleep(cost)
+        self._finished(key)
         self.record(partition, value)
+
+    def _began(self, value: bytes | None) -> int | None:
+        """With ``spec.check_order``: note that a message of its key began; returns the key."""
+        if self._order is None:
+            return None
+        sequenced = sequence_of(value)
+        if sequenced is None:
+            return None
+        with self._lock:
+            self._order.began(*sequenced)
+        return sequenced[0]
+
+    def _finished(self, key: int | None) -> None:
+        if key is not None and self._order is not None:
+            with self._lock:
+                self._order.finished(key)
 
     def record(self, partition: int, value: bytes | None) -> None:
         """One message of ``partition`` finished processing."""
@@ -188,10 +265,14 @@ class Recorder:
                 if left <= count:
                     del self._outstanding[partition]
                     state.reached = now
-                    if not self._outstanding:
-                        self.done.set()
                 else:
                     self._outstanding[partition] = left - count
+            if self._total_left > 0:
+                self._total_left -= count
+                if self._total_left <= 0:
+                    self._total_reached = now
+            if not self._outstanding and self._total_left <= 0 and not self.done.is_set():
+                self.done.set()
         if first:
             # Tells the runner that this contender is consuming (the latency workload starts
             # its steady produce rate then, so the group join is not part of the figure).
@@ -211,10 +292,14 @@ class Recorder:
                 for p, s in sorted(self._partitions.items())
             }
             latencies = sorted(self._latencies)
+            violations = None if self._order is None else self._order.violations
+            total_reached = self._total_reached
         processed = sum(int(p["count"]) for p in partitions.values())
         firsts = [p["first"] for p in partitions.values()]
         reached = [p["reached"] for p in partitions.values() if p["reached"]]
         began = self.first_started if self.first_started is not None else min(firsts, default=0)
+        if total_reached:
+            reached.append(total_reached)
         ended = max(reached, default=0.0)
         seconds = ended - began if finished and ended else 0.0
         return Outcome(
@@ -231,6 +316,7 @@ class Recorder:
             cpu_us_per_message=usage.cpu_seconds() * 1e6 / processed if processed else 0.0,
             peak_rss_mb=usage.peak_rss_mb(),
             unsupported=unsupported,
+            order_violations=violations,
         )
 
 
@@ -298,6 +384,8 @@ class Outcome:
     cpu_us_per_message: float
     peak_rss_mb: float
     unsupported: str | None = None
+    #: Messages that broke their key's order (see KeyOrder); None when it was not checked.
+    order_violations: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

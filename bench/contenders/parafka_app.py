@@ -1,9 +1,12 @@
 """parafka: one ``App`` with ``concurrency`` workers; virtual partitions when the spec asks.
 
-``spec.options``: ``max_messages`` (App max_messages, default 100), ``virtual_partitions``
-(lanes per partition, by message key; 0 = off), ``distribution`` (``consistent`` or
-``balanced``), ``kafka`` (extra librdkafka settings).
-Thread ownership: ``consume`` runs on parafka's worker threads, the recorder is thread-safe.
+``spec.options``: ``max_messages`` (App max_messages; the App's default when absent),
+``virtual_partitions`` (lanes per partition, by message key; 0 = off), ``distribution``
+(``consistent`` or ``balanced``; parafka's default when absent), ``asynchronous`` (an ``async
+def consume`` whose cost is an ``asyncio.sleep``), ``max_buffered_bytes`` (the App's
+process-wide budget, passed only when given), ``kafka`` (extra librdkafka settings).
+Thread ownership: ``consume`` runs on parafka's worker threads (on its event loop thread when
+asynchronous); the recorder is thread-safe.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ PER_KEY_PARALLELISM = True  # with virtual partitions (spec.options["virtual_par
 AT_LEAST_ONCE = True  # offsets are stored only once their work is finished
 
 
-def app_for(spec: Spec, recorder: Recorder) -> parafka.App:
-    options: dict[str, Any] = spec.options
+def consumer_for(spec: Spec, recorder: Recorder) -> type[parafka.Consumer]:
+    """The consumer class: it pays each message's cost through the recorder (or only counts
+    the batch when the workload has no cost)."""
     timed = spec.cost_ms > 0 or bool(spec.partition_cost_ms) or spec.latency
 
     class Recording(parafka.Consumer):
@@ -34,12 +38,28 @@ def app_for(spec: Spec, recorder: Recorder) -> parafka.App:
             else:
                 recorder.record_many(partition, len(messages))
 
+    class AsyncRecording(parafka.Consumer):
+        async def consume(self, messages: parafka.Messages) -> None:  # type: ignore[override]
+            partition = messages.metadata.partition
+            for message in messages:
+                await recorder.process_async(partition, message.value)
+
+    return AsyncRecording if spec.options.get("asynchronous") else Recording
+
+
+def app_for(spec: Spec, recorder: Recorder) -> parafka.App:
+    options: dict[str, Any] = spec.options
+    settings: dict[str, Any] = {}
+    if "max_messages" in options:
+        settings["max_messages"] = int(options["max_messages"])
+    if "max_buffered_bytes" in options:
+        settings["max_buffered_bytes"] = int(options["max_buffered_bytes"])
     app = parafka.App(
         kafka={"bootstrap.servers": spec.bootstrap, **options.get("kafka", {})},
         group_id=spec.group,
         concurrency=spec.concurrency,
-        max_messages=int(options.get("max_messages", 100)),
         log_events=False,
+        **settings,
     )
     lanes = int(options.get("virtual_partitions", 0))
     vp = None
@@ -47,9 +67,14 @@ def app_for(spec: Spec, recorder: Recorder) -> parafka.App:
         vp = parafka.VirtualPartitions(
             partitioner=lambda m: m.key,
             max_partitions=lanes,
-            distribution=options.get("distribution", "consistent"),
+            distribution=options.get("distribution"),
         )
-    app.topic(spec.topic, Recording, virtual_partitions=vp, deserializer=parafka.raw_deserializer)
+    app.topic(
+        spec.topic,
+        consumer_for(spec, recorder),
+        virtual_partitions=vp,
+        deserializer=parafka.raw_deserializer,
+    )
     return app
 
 

@@ -31,7 +31,11 @@ def run_contender(spec: Spec, label: str, on_first: Callable[[], None] | None = 
     python = interpreter(spec.contender)
     LOGS.mkdir(parents=True, exist_ok=True)
     log = LOGS / f"{label}-{spec.contender}.log"
-    env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    # The checkout's own src/ first: parafka's interpreter may be a virtualenv whose editable
+    # install points at another checkout (a git worktree sharing the main .venv), and the
+    # contender must run the parafka this suite was started with.
+    path = os.pathsep.join((str(ROOT / "src"), str(ROOT)))
+    env = dict(os.environ, PYTHONPATH=path, PYTHONUNBUFFERED="1")
     command = [str(python), "-m", "bench.contenders", spec.contender, spec.to_json()]
     lines: list[str] = []
     with log.open("w") as errors:

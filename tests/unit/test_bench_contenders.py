@@ -13,12 +13,15 @@ from bench.contenders import common
 from bench.contenders.common import (
     RESULT_PREFIX,
     STAMP_WIDTH,
+    KeyOrder,
     Outcome,
     Recorder,
     Spec,
     Unsupported,
     Usage,
     sent_at,
+    sequence_of,
+    sequenced_value,
     stamp_value,
 )
 
@@ -140,6 +143,81 @@ def test_sent_at_ignores_values_without_a_stamp() -> None:
     assert sent_at(b"") is None
     assert sent_at(b"x" * (STAMP_WIDTH - 1)) is None
     assert sent_at(b"x" * 100) is None
+
+
+def test_an_expected_total_ends_the_run_from_any_partitions() -> None:
+    recorder = Recorder(make_spec(expected={}, expected_total=5, partitions=1000))
+    assert not recorder.done.is_set()
+    recorder.record_many(7, 2)
+    recorder.record_many(900, 2)
+    assert not recorder.done.is_set()
+    recorder.record(3, None)
+    assert recorder.done.is_set()
+    usage = Usage()
+    usage.stop()
+    outcome = recorder.outcome(usage, finished=True)
+    assert outcome.processed == 5
+    assert outcome.seconds > 0  # ends when the total was reached, no partition "reaches"
+    assert make_spec(expected={0: 2}, expected_total=5).total == 5
+    assert make_spec(expected={0: 9}, expected_total=5).total == 9
+
+
+def test_sequenced_values_carry_key_and_sequence_at_any_size() -> None:
+    value = sequenced_value(7, 42, 100)
+    assert len(value) == 100
+    assert sequence_of(value) == (7, 42)
+    assert sequence_of(sequenced_value(999, 123456, 4)) == (999, 123456)  # never cut short
+    for other in (None, b"", b"x" * 100, stamp_value(100), b"7:x;", b"742;"):
+        assert sequence_of(other) is None
+
+
+def test_key_order_counts_overlaps_and_steps_back_per_key() -> None:
+    order = KeyOrder()
+    for sequence in range(3):  # one key, one after another
+        order.began(1, sequence)
+        order.finished(1)
+    order.began(2, 0)  # another key meanwhile: fine
+    assert order.violations == 0
+    order.began(1, 3)
+    order.began(1, 4)  # began while 3 of its key still runs
+    assert order.violations == 1
+    order.finished(1)
+    order.finished(1)
+    order.began(1, 2)  # after 4 began: out of order
+    order.finished(1)
+    order.began(1, 4)  # again: a redelivery
+    assert order.violations == 3
+
+
+def test_recorder_checks_order_only_when_asked() -> None:
+    spec = make_spec(expected={0: 3}, check_order=True)
+    recorder = Recorder(spec)
+    recorder.process(0, sequenced_value(5, 0, 100))
+    recorder.process(0, sequenced_value(5, 2, 100))
+    recorder.process(0, sequenced_value(5, 1, 100))  # a step back
+    usage = Usage()
+    usage.stop()
+    assert recorder.outcome(usage, finished=True).order_violations == 1
+
+    unchecked = Recorder(make_spec(expected={0: 1}))
+    unchecked.process(0, sequenced_value(5, 0, 100))
+    assert unchecked.outcome(usage, finished=True).order_violations is None
+
+
+def test_async_recorder_sees_concurrent_messages_of_one_key() -> None:
+    import asyncio
+
+    recorder = Recorder(make_spec(expected={0: 4}, check_order=True, cost_ms=1.0))
+
+    async def main() -> None:
+        values = [sequenced_value(1, n, 100) for n in range(4)]
+        await recorder.process_async(0, values[0])  # alone: in order
+        await asyncio.gather(*(recorder.process_async(0, v) for v in values[1:]))
+
+    asyncio.run(main())
+    usage = Usage()
+    usage.stop()
+    assert recorder.outcome(usage, finished=True).order_violations == 2  # 2 and 3 overlapped
 
 
 def test_outcome_json_round_trip() -> None:
