@@ -335,9 +335,9 @@ class App:
         if reserved * 2 > self._budget.limit:
             raise ConfigurationError(
                 f"max_buffered_bytes ({self._budget.limit:,}) must be at least twice "
-                f"librdkafka's prefetch queues of the app's {len(listeners)} connection(s) "
-                f"({reserved:,} bytes: queued.max.messages.kbytes each): raise "
-                f"max_buffered_bytes or lower queued.max.messages.kbytes in kafka="
+                f"what librdkafka may hold for the app's {len(listeners)} connection(s) "
+                f"({reserved:,} bytes: queued.max.messages.kbytes and fetch.max.bytes each): "
+                f"raise max_buffered_bytes or lower those in kafka="
             )
         self._budget.reserve(reserved)
 

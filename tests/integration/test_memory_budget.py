@@ -22,8 +22,10 @@ PARTITIONS = 30
 PER_PARTITION = 12
 VALUE = 100_000  # bytes
 MIB = 1024 * 1024
-PREFETCH_KB = 2048  # librdkafka's queue, taken off the budget
-BUDGET = 12 * MIB
+PREFETCH_KB = 2048  # librdkafka's queue and
+FETCH_MAX = 2 * MIB  # one fetch response: taken off the budget
+BUDGET = 16 * MIB
+AVAILABLE = BUDGET - PREFETCH_KB * 1024 - FETCH_MAX  # 12 MiB for parafka's own buffers
 
 
 @contextmanager
@@ -64,7 +66,7 @@ def app_for(bootstrap: str, group: str, **settings: int) -> parafka.App:
         kafka={
             "bootstrap.servers": bootstrap,
             "queued.max.messages.kbytes": PREFETCH_KB,
-            "fetch.max.bytes": 4 * MIB,
+            "fetch.max.bytes": FETCH_MAX,
             "max.partition.fetch.bytes": MIB,
         },
         group_id=group,
@@ -98,7 +100,7 @@ def test_the_app_holds_no_more_than_its_budget_and_loses_nothing(
         # partitions could take 120 MiB. The diagnostics show the budget.
         assert "memory: buffered" in app.diagnostics()
     assert all(seen[p] == list(range(PER_PARTITION)) for p in range(PARTITIONS)), seen
-    available = BUDGET - PREFETCH_KB * 1024
+    available = AVAILABLE
     one_message = VALUE + 2 + PER_MESSAGE_OVERHEAD
     assert max(samples) > available // 2  # the budget was reached, so it was tested
     # A poll takes at most the room left; over the budget, only a partition that holds
@@ -127,7 +129,7 @@ def test_a_stuck_partition_holding_the_budget_does_not_stop_the_others(
                     raise ValueError("partition 0 never succeeds")
                 seen[message.partition].append(message.offset)
 
-    # Partition 0 may hold 9 MiB of the 10 available: the budget stays nearly full.
+    # Partition 0 may hold 9 MiB of the 12 available: the budget stays nearly full.
     app = app_for(kafka_bootstrap, group, max_backlog_bytes=9 * MIB, pause_max_timeout=1)
     app.topic(topic, StuckOnZero, deserializer=parafka.raw_deserializer)
     with running(app):

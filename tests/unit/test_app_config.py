@@ -164,8 +164,8 @@ def test_subscription_group_names_are_not_derived_from_secret_values() -> None:
 
 
 def test_a_memory_budget_that_librdkafkas_prefetch_would_fill_is_refused_at_start() -> None:
-    # Two connections x 16 MiB of librdkafka prefetch (parafka's default) = 32 MiB: a 48 MiB
-    # budget would leave parafka less than half of it.
+    # Two connections x (16 MiB of librdkafka prefetch, parafka's default, + one fetch of
+    # 6 MiB, an eighth of the budget) = 44 MiB: a 48 MiB budget would leave parafka too little.
     app = parafka.App(kafka=BOOT, max_buffered_bytes=48 * 1024 * 1024)
     app.topic("orders", Noop)
     app.consumer_group("audit").topic("orders", Noop)
@@ -173,8 +173,8 @@ def test_a_memory_budget_that_librdkafkas_prefetch_would_fill_is_refused_at_star
         app.start()
     text = str(info.value)
     assert "max_buffered_bytes (50,331,648)" in text
-    assert "2 connection(s) (33,554,432 bytes" in text
-    assert "queued.max.messages.kbytes" in text
+    assert "2 connection(s) (46,137,344 bytes" in text
+    assert "queued.max.messages.kbytes and fetch.max.bytes" in text
     assert not app.running
 
 

@@ -10,19 +10,28 @@ decide when to pause (the bound is kept to within one fetch).
 
 What is counted: every message a listener fetched and its app has not finished — in a
 backlog, or in a job in flight — at its key and value size plus :data:`PER_MESSAGE_OVERHEAD`
-(the Python objects around it). librdkafka's own prefetch queue is counted as a reserve taken
-off the budget up front: ``queued.max.messages.kbytes`` per connection.
+(the Python objects around it). What librdkafka holds is counted as a reserve taken off the
+budget up front: per connection, its prefetch queue (``queued.max.messages.kbytes``) and one
+fetch response (``fetch.max.bytes``, which parafka lowers to an eighth of the budget unless
+the app sets it: librdkafka's 50 MiB default would not fit a small budget).
 """
 
 from __future__ import annotations
 
-__all__ = ["PER_MESSAGE_OVERHEAD", "BufferBudget"]
+__all__ = ["PER_MESSAGE_OVERHEAD", "BufferBudget", "budget_fetch_bytes"]
 
 #: Bytes one fetched message costs beyond its key and value: the ``confluent_kafka.Message``,
 #: the key and value ``bytes`` objects, their allocator overhead and the list slot. Measured
 #: as resident memory: 200,000 messages of a 9-byte key and a 16-byte value held in a list
 #: cost 318 bytes each (confluent-kafka 2.16, Python 3.11), ~293 beyond key and value.
 PER_MESSAGE_OVERHEAD = 300
+
+
+def budget_fetch_bytes(limit: int) -> int:
+    """``fetch.max.bytes`` for a connection of an app with a budget of ``limit`` bytes (when
+    the app does not set it): an eighth of the budget, between 1 MiB and librdkafka's 50 MiB."""
+    return max(1024 * 1024, min(52_428_800, limit // 8))
+
 
 #: Once over the budget, paused partitions resume only when the total is back under this
 #: share of it (so that resuming does not at once go over again).
