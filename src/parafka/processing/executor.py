@@ -113,7 +113,7 @@ class Executor:
             return exc
         finally:
             consumer._parafka_job = None
-        if inspect.isawaitable(result):
+        if result is not None and inspect.isawaitable(result):  # the usual None: no check
             close = getattr(result, "close", None)
             if callable(close):
                 close()  # never awaited: no "coroutine was never awaited" warning
