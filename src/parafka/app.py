@@ -111,7 +111,7 @@ class App:
         )
         self.monitor = Monitor()
         if log_events:
-            self.monitor.subscribe("*", LoggingSubscriber())
+            LoggingSubscriber().attach(self.monitor)
         self.workers = WorkerPool(
             concurrency, self.monitor, watchdog_interval=self.settings.watchdog_interval
         )

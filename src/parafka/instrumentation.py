@@ -126,8 +126,17 @@ class LoggingSubscriber:
         }
     )
 
+    #: Every event it logs: subscribe it to these only (:meth:`attach`), so that events it
+    #: would ignore, such as ``worker.processed`` once per batch, are not even built for it.
+    LOGGED: frozenset[str] = _INFO | {"error.occurred", "worker.slow", "shutdown.hanging"}
+
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._logger = logger or _log
+
+    def attach(self, monitor: Monitor) -> None:
+        """Subscribe to the events it logs, and to no other."""
+        for name in sorted(self.LOGGED):
+            monitor.subscribe(name, self)  # type: ignore[arg-type]
 
     def __call__(self, event: Event) -> None:
         if event.name == "error.occurred":

@@ -183,3 +183,13 @@ def test_the_memory_budget_must_be_a_positive_integer() -> None:
         parafka.App(kafka=BOOT, max_buffered_bytes=0)
     assert parafka.App(kafka=BOOT).buffered_bytes is None
     assert parafka.App(kafka=BOOT, max_buffered_bytes=10**9).buffered_bytes == 0
+
+
+def test_the_logging_subscriber_listens_only_to_what_it_logs() -> None:
+    app = parafka.App(kafka=BOOT)  # log_events=True
+    assert app.monitor.listens("error.occurred")
+    assert app.monitor.listens("rebalance.assigned")
+    # Published once per batch, never logged: not built at all when nobody else listens.
+    assert not app.monitor.listens("worker.processed")
+    assert not app.monitor.listens("offsets.stored")
+    assert not parafka.App(kafka=BOOT, log_events=False).monitor.listens("error.occurred")
