@@ -29,9 +29,11 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         time.sleep(0.02)
 
 
-def read_all(bootstrap: str, topic: str, count: int) -> list[Any]:
-    """Read ``topic`` from the start with a group of its own until ``count`` messages came
-    (or 30 s passed): the ``confluent_kafka.Message`` objects, errors left out."""
+def read_all(bootstrap: str, topic: str, count: int | Callable[[list[Any]], bool]) -> list[Any]:
+    """Read ``topic`` from the start with a group of its own until ``count`` messages came,
+    or ``count(messages)`` holds when it is a function (or 30 s passed): the
+    ``confluent_kafka.Message`` objects, errors left out."""
+    done = count if callable(count) else (lambda found: len(found) >= count)
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -43,7 +45,7 @@ def read_all(bootstrap: str, topic: str, count: int) -> list[Any]:
     found: list[Any] = []
     deadline = time.monotonic() + 30
     try:
-        while len(found) < count and time.monotonic() < deadline:
+        while not done(found) and time.monotonic() < deadline:
             found.extend(m for m in consumer.consume(10, 0.5) if m.error() is None)
     finally:
         consumer.close()

@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 import pydantic
 import pytest
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Producer
 
 import parafka
 from parafka.pydantic import model_deserializer
 from parafka.testing import end_offsets
 
-from .helpers import committed, running, wait_until
+from .helpers import committed, read_all, running, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -55,26 +54,6 @@ def produce_orders(bootstrap: str, topic: str) -> None:
         )
     assert producer.flush(30) == 0
     assert failures == []
-
-
-def read_all(bootstrap: str, topic: str, done: Callable[[list[Any]], bool]) -> list[Any]:
-    """Messages of ``topic`` from the start, until ``done(messages)`` or 30 s."""
-    reader = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"{topic}-reader",
-            "auto.offset.reset": "earliest",
-        }
-    )
-    reader.subscribe([topic])
-    found: list[Any] = []
-    deadline = time.monotonic() + 30
-    try:
-        while not done(found) and time.monotonic() < deadline:
-            found.extend(m for m in reader.consume(10, 0.5) if m.error() is None)
-    finally:
-        reader.close()
-    return found
 
 
 def test_typed_payloads_keys_and_headers_with_a_dead_letter_for_the_invalid_one(
