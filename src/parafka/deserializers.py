@@ -34,6 +34,17 @@ __all__ = [
 # -- values ------------------------------------------------------------------------------------
 
 
+def present_value(message: Message[Any]) -> bytes:
+    """The value's bytes for a deserializer that needs some: a tombstone (None) or an empty
+    value raise :class:`~parafka.errors.DeserializationError` saying which."""
+    value = message.value
+    if value is None:
+        raise DeserializationError(message, "the value is None (a tombstone)")
+    if not value:
+        raise DeserializationError(message, "the value is empty")
+    return value
+
+
 def json_deserializer(message: Message[Any]) -> Any:
     """The default: the value parsed as UTF-8 JSON.
 
@@ -41,11 +52,7 @@ def json_deserializer(message: Message[Any]) -> Any:
     :class:`~parafka.errors.DeserializationError` (so they go through retries and the dead
     letter queue); ``message.value`` still gives the raw bytes.
     """
-    value = message.value
-    if value is None:
-        raise DeserializationError(message, "the value is None (a tombstone)")
-    if not value:
-        raise DeserializationError(message, "the value is empty")
+    value = present_value(message)
     try:
         return json.loads(value.decode("utf-8"))
     except UnicodeDecodeError as exc:

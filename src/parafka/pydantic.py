@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from parafka.deserializers import present_value
 from parafka.errors import ConfigurationError, DeserializationError, SerializationError
 
 #: Why ``import parafka.pydantic`` fails without the ``pydantic`` extra, and what to do.
@@ -62,11 +63,7 @@ def model_deserializer(model: type[T]) -> Deserializer[T]:
         ) from exc
 
     def deserialize(message: Message[Any]) -> T:
-        value = message.value
-        if value is None:
-            raise DeserializationError(message, "the value is None (a tombstone)")
-        if not value:
-            raise DeserializationError(message, "the value is empty")
+        value = present_value(message)
         try:
             return adapter.validate_json(value)
         except ValidationError as exc:
