@@ -99,6 +99,16 @@ def test_holes_inside_a_fetch_need_no_work() -> None:
     assert tracker.committable() == 10
 
 
+def test_scattered_marks_at_or_above_the_end_are_refused() -> None:
+    tracker = OffsetTracker()
+    tracker.register([0, 1, 2])
+    with pytest.raises(OffsetError, match="only offsets below 3"):
+        tracker.mark_each([1, 3])
+    with pytest.raises(OffsetError, match="invalid offset -1"):
+        tracker.mark_each([-1, 0])
+    assert tracker.committable() == 0  # a refused mark changes nothing
+
+
 def test_virtual_partition_marks_leave_no_hole_pending() -> None:
     tracker = OffsetTracker()
     tracker.register([0, 2, 4, 6])
@@ -228,6 +238,16 @@ class OffsetTrackerMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def mark_scattered(self, data: st.DataObject) -> None:
         chosen = data.draw(st.sets(st.sampled_from(sorted(self.model.pending)), min_size=1))
+        self.tracker.mark_each(sorted(chosen))
+        self.model.pending -= chosen
+
+    @precondition(lambda self: bool(self.model.end))
+    @rule(data=st.data())
+    def mark_scattered_anywhere(self, data: st.DataObject) -> None:
+        # Pending, finished and hole offsets mixed: only the pending ones change anything.
+        end = self.model.end
+        assert end is not None
+        chosen = data.draw(st.sets(st.integers(0, end - 1), min_size=1, max_size=20))
         self.tracker.mark_each(sorted(chosen))
         self.model.pending -= chosen
 

@@ -6,6 +6,8 @@ import threading
 from typing import Any, ClassVar
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import parafka
 from parafka.config import Settings
@@ -319,6 +321,66 @@ def test_balanced_packs_keys_by_size_and_keeps_a_busy_key_in_its_lane() -> None:
     planner.release([b"big"] * 5)
     third = planner.plan([b"big"], [10, 0])
     assert third == [1]  # free again: it goes where the load is lowest
+
+
+class _ScanPlanner:
+    """The balanced rule written the plain way (a scan of every lane per key): the reference."""
+
+    def __init__(self, lanes: int) -> None:
+        self.lanes = lanes
+        self.pending: dict[bytes, list[int]] = {}  # key -> [lane, messages pending]
+
+    def plan(self, keys: list[bytes], loads: list[int]) -> list[int]:
+        loads = list(loads)
+        sizes: dict[bytes, int] = {}
+        for key in keys:
+            sizes[key] = sizes.get(key, 0) + 1
+        chosen = {k: self.pending[k][0] for k in sizes if k in self.pending}
+        for key, lane in chosen.items():
+            loads[lane] += sizes[key]
+        for key, size in sorted(
+            ((k, s) for k, s in sizes.items() if k not in chosen), key=lambda item: -item[1]
+        ):
+            lane = min(range(self.lanes), key=lambda i: loads[i])
+            chosen[key] = lane
+            loads[lane] += size
+        for key, size in sizes.items():
+            self.pending.setdefault(key, [chosen[key], 0])[1] += size
+        return [chosen[k] for k in keys]
+
+    def release(self, keys: list[bytes]) -> None:
+        for key in keys:
+            entry = self.pending.get(key)
+            if entry is not None:
+                entry[1] -= 1
+                if entry[1] <= 0:
+                    del self.pending[key]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lanes=st.integers(1, 6),
+    steps=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from([b"a", b"b", b"c", b"d", b"e", b"f", b"g"]), max_size=12),
+            st.lists(st.integers(0, 20), min_size=6, max_size=6),
+            st.integers(0, 12),
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+)
+def test_balanced_planner_matches_the_plain_rule(
+    lanes: int, steps: list[tuple[list[bytes], list[int], int]]
+) -> None:
+    planner, reference = LanePlanner(lanes), _ScanPlanner(lanes)
+    released: list[bytes] = []
+    for keys, loads, release in steps:
+        assert planner.plan(keys, loads[:lanes]) == reference.plan(keys, loads[:lanes])
+        released += keys
+        done, released = released[:release], released[release:]
+        planner.release(done)
+        reference.release(done)
 
 
 def test_stable_hash_is_stable_and_spreads_keys() -> None:

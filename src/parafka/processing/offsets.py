@@ -170,16 +170,47 @@ class OffsetTracker:
         lasts[lo:hi] = new_lasts
 
     def mark_each(self, offsets: Sequence[int]) -> None:
-        """Mark scattered ``offsets`` (ascending) finished, merging consecutive ones."""
+        """Mark scattered ``offsets`` (strictly ascending) finished: a virtual partition's batch.
+
+        One pass over the pending runs they fall in, splicing the runs once (marking them one
+        by one with :meth:`mark` cost a bisect and a splice per offset: 0.14 of the engine's
+        1.0 s in ``python -m bench.engine``'s profile at 25 lanes). Offsets already finished
+        (or holes) are skipped; an offset at or above the end is an error, as for :meth:`mark`.
+        """
         if not offsets:
             return
-        start = previous = offsets[0]
-        for offset in offsets[1:]:
-            if offset != previous + 1:
-                self.mark(start, previous)
-                start = offset
-            previous = offset
-        self.mark(start, previous)
+        if offsets[0] < 0:
+            raise OffsetError(f"invalid offset {offsets[0]}")
+        if self._end is None or offsets[-1] >= self._end:
+            raise OffsetError(
+                f"offset {offsets[-1]} is marked but only offsets below {self._end} were delivered"
+            )
+        firsts, lasts = self._firsts, self._lasts
+        if not firsts:
+            return
+        self._revision += 1
+        lo = max(bisect_right(firsts, offsets[0]) - 1, 0)
+        hi = bisect_right(firsts, offsets[-1])
+        new_firsts: list[int] = []
+        new_lasts: list[int] = []
+        index, count = 0, len(offsets)
+        for run in range(lo, hi):
+            run_first, run_last = firsts[run], lasts[run]
+            while index < count and offsets[index] < run_first:
+                index += 1
+            start = run_first  # the first offset of the run not known finished yet
+            while index < count and offsets[index] <= run_last:
+                offset = offsets[index]
+                if offset > start:
+                    new_firsts.append(start)
+                    new_lasts.append(offset - 1)
+                start = offset + 1
+                index += 1
+            if start <= run_last:
+                new_firsts.append(start)
+                new_lasts.append(run_last)
+        firsts[lo:hi] = new_firsts
+        lasts[lo:hi] = new_lasts
 
     def truncate(self, offset: int) -> None:
         """Forget everything at or above ``offset``: it will be delivered and registered again

@@ -7,6 +7,7 @@ plans ``balanced`` lanes; it is a plain object used under the coordinator's lock
 
 from __future__ import annotations
 
+import heapq
 import zlib
 from collections import Counter
 from collections.abc import Callable, Hashable, Sequence
@@ -106,23 +107,35 @@ class LanePlanner:
         self._pending: dict[Hashable, tuple[int, int]] = {}  # key -> (lane, messages pending)
 
     def plan(self, keys: Sequence[Hashable], loads: Sequence[int]) -> list[int]:
-        """A lane for every key (``loads``: messages queued or running per lane)."""
+        """A lane for every key (``loads``: messages queued or running per lane).
+
+        A key with messages pending keeps its lane; the others, largest group first, each go
+        to the least loaded lane (the lowest index among equals), found with a heap rather than
+        a scan of every lane per key.
+        """
         loads = list(loads)
         sizes = Counter(keys)
+        pending = self._pending
         chosen: dict[Hashable, int] = {}
+        fresh: list[tuple[Hashable, int]] = []
         for key, size in sizes.items():
-            if key in self._pending:
-                chosen[key] = self._pending[key][0]
-                loads[chosen[key]] += size
-        for key, size in sorted(
-            ((k, s) for k, s in sizes.items() if k not in chosen), key=lambda item: -item[1]
-        ):
-            lane = min(range(self.lanes), key=loads.__getitem__)
-            chosen[key] = lane
-            loads[lane] += size
+            entry = pending.get(key)
+            if entry is None:
+                fresh.append((key, size))
+            else:
+                chosen[key] = entry[0]
+                loads[entry[0]] += size
+        if fresh:
+            fresh.sort(key=lambda item: -item[1])  # stable: equal sizes keep first-seen order
+            heap = [(load, lane) for lane, load in enumerate(loads)]
+            heapq.heapify(heap)
+            for key, size in fresh:
+                load, lane = heap[0]
+                chosen[key] = lane
+                heapq.heapreplace(heap, (load + size, lane))
         for key, size in sizes.items():
-            lane, pending = self._pending.get(key, (chosen[key], 0))
-            self._pending[key] = (lane, pending + size)
+            entry = pending.get(key)
+            pending[key] = (chosen[key], size) if entry is None else (entry[0], entry[1] + size)
         return [chosen[key] for key in keys]
 
     def release(self, keys: Sequence[Hashable]) -> None:
