@@ -50,6 +50,8 @@ class Failed:
 Segment = Keyed | Failed
 
 _SAFE_KEY_TYPES: set[type] = {str, bytes, int, bool, float, type(None)}
+#: Keys of these types are always hashable by value: ``balanced`` takes them without a check.
+_PLAIN_KEY_TYPES = frozenset(_SAFE_KEY_TYPES)
 
 
 def _identity_hashed(key: object) -> bool:
@@ -80,8 +82,17 @@ class Intake:
         start = 0
         keys: list[Hashable] = []
         lanes: list[int] | None = [] if self._consistent else None
+        partitioner, deserializers = self._partitioner, self._deserializers
         for index, raw in enumerate(chunk):
-            outcome = self._key_of(raw)
+            try:
+                key = partitioner(Message(raw, deserializers))
+            except Exception as exc:
+                outcome: tuple[Hashable, int] | Failed = Failed(raw, exc, "partitioner")
+            else:
+                if lanes is None and type(key) in _PLAIN_KEY_TYPES:  # the usual key: no checks
+                    keys.append(key)
+                    continue
+                outcome = self._checked(raw, key)
             if isinstance(outcome, Failed):
                 if index > start:
                     segments.append(Keyed(chunk[start:index], keys, lanes))
@@ -98,11 +109,9 @@ class Intake:
             segments.append(Keyed(chunk if start == 0 else chunk[start:], keys, lanes))
         return segments
 
-    def _key_of(self, raw: confluent_kafka.Message) -> tuple[Hashable, int] | Failed:
-        try:
-            key = self._partitioner(Message(raw, self._deserializers))
-        except Exception as exc:
-            return Failed(raw, exc, "partitioner")
+    def _checked(self, raw: confluent_kafka.Message, key: Any) -> tuple[Hashable, int] | Failed:
+        """The partitioner's ``key`` for ``raw`` checked (and reduced to a lane for
+        ``consistent``), or why it cannot be used."""
         try:
             hash(key)
         except TypeError as exc:
