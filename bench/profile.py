@@ -10,8 +10,13 @@ which each function was on the stack (inclusive) and at its top (self), the top 
 
 The sampler is a Python thread reading ``sys._current_frames()``: it takes the GIL like any
 other thread, so it perturbs what it measures a little (about 1 % at 200 Hz); compare runs
-made with it, not with unsampled runs. Thread ownership: the main thread drives; the sampler
-thread only reads frames.
+made with it, not with unsampled runs. It can only look while it holds the GIL, so it sees
+threads where they wait (``select``, a queue, ``poll``) more than where they compute: for
+where the CPU goes, ``--cpu`` uses yappi instead (deterministic, CPU clock, every thread; it
+slows the app down several times, so its throughput is not the app's, and it counts a call
+when it returns): per thread role, the functions with the most CPU of their own and in all,
+in microseconds per processed message.
+Thread ownership: the main thread drives; the sampler thread only reads frames.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import threading
 import time
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 import parafka
 from bench.kafka import unique
@@ -93,6 +99,53 @@ class Sampler:
         return "\n".join(lines)
 
 
+class CpuProfile:
+    """yappi on every thread for the window (``--cpu``); report per thread role."""
+
+    def __init__(self) -> None:
+        self.processed = 0
+        self._stats: Any = None
+        self._threads: dict[int, str] = {}
+
+    def start(self) -> None:
+        import yappi  # type: ignore[import-untyped]  # a dev dependency, for this option only
+
+        yappi.set_clock_type("cpu")
+        yappi.start(profile_threads=True)
+
+    def stop(self) -> None:
+        import yappi
+
+        yappi.stop()
+        names = {thread.ident: thread.name for thread in threading.enumerate()}
+        self._threads = {t.id: names.get(t.tid, t.name) for t in yappi.get_thread_stats()}
+        self._stats = yappi.get_func_stats()
+
+    def report(self, top: int = 15) -> str:
+        per_message = 1e6 / max(self.processed, 1)
+        by_role: dict[str, dict[str, list[float]]] = collections.defaultdict(dict)
+        for stat in self._stats:
+            name = self._threads.get(stat.ctx_id, "?")
+            role = next((r for r in ROLES if name.startswith(r)), None)
+            if role is None:
+                continue
+            key = f"{stat.module.rsplit('/', 1)[-1]}:{stat.name}"
+            own, total = by_role[role].setdefault(key, [0.0, 0.0])
+            by_role[role][key] = [own + stat.tsub, total + stat.ttot]
+        lines = []
+        for role in ROLES:
+            functions = by_role.get(role)
+            if not functions:
+                continue
+            own_all = sum(own for own, _ in functions.values())
+            lines.append(f"\n== {role}: {own_all * per_message:.2f} us CPU per message")
+            lines.append("  own us/msg  all us/msg   function")
+            ranked = sorted(functions.items(), key=lambda item: -item[1][0])[:top]
+            for key, (own, total) in ranked:
+                lines.append(f"  {own * per_message:10.3f}  {total * per_message:10.3f}   {key}")
+        return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__)
     parser.add_argument("--bootstrap", required=True)
@@ -108,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--warmup", type=float, default=1.0, help="seconds after the first message before sampling"
     )
+    parser.add_argument("--cpu", action="store_true", help="a CPU profile (yappi), not samples")
     args = parser.parse_args(argv)
 
     topic = unique("profile")
@@ -165,12 +219,14 @@ def main(argv: list[str] | None = None) -> int:
         while done[0] == 0:
             time.sleep(0.01)
         time.sleep(args.warmup)  # past the joins and the first fetches
-        sampler = Sampler()
+        sampler = CpuProfile() if args.cpu else Sampler()
         before, began = done[0], time.monotonic()
         sampler.start()
         time.sleep(args.seconds)
         sampler.stop()
         processed, took = done[0] - before, time.monotonic() - began
+        if isinstance(sampler, CpuProfile):
+            sampler.processed = processed
     finally:
         app.stop()
     print(
