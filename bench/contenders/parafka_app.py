@@ -4,7 +4,8 @@
 ``virtual_partitions`` (lanes per partition, by message key; 0 = off), ``distribution``
 (``consistent`` or ``balanced``; parafka's default when absent), ``asynchronous`` (an ``async
 def consume`` whose cost is an ``asyncio.sleep``), ``max_buffered_bytes`` (the App's
-process-wide budget, passed only when given), ``kafka`` (extra librdkafka settings).
+process-wide budget, passed only when given), ``max_backlog`` (likewise), ``kafka`` (extra
+librdkafka settings).
 Thread ownership: ``consume`` runs on parafka's worker threads (on its event loop thread when
 asynchronous); the recorder is thread-safe.
 """
@@ -52,6 +53,8 @@ def app_for(spec: Spec, recorder: Recorder) -> parafka.App:
     settings: dict[str, Any] = {}
     if "max_messages" in options:
         settings["max_messages"] = int(options["max_messages"])
+    if "max_backlog" in options:
+        settings["max_backlog"] = int(options["max_backlog"])
     if "max_buffered_bytes" in options:
         settings["max_buffered_bytes"] = int(options["max_buffered_bytes"])
     app = parafka.App(

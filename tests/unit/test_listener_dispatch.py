@@ -65,3 +65,47 @@ def test_eofed_waits_for_the_messages_of_the_same_fetch() -> None:
         assert Ends.calls == ["consume", "consume", "consume", "eofed"]
     finally:
         listener.discard()
+
+
+class Quiet(parafka.Consumer):
+    def consume(self, messages: parafka.Messages) -> None:
+        return None
+
+
+def test_a_partition_paused_for_back_pressure_wakes_the_listener_only_once_it_may_resume() -> None:
+    # max_backlog 3: a fetch of 10 leaves 8 queued (2 in flight), the partition pauses and may
+    # resume at 1 queued. Each finished batch is recorded (_dirty), but the listener, asleep
+    # with every partition paused, is woken only by the batch that drains the backlog to 1.
+    app = parafka.App(kafka=BOOT, log_events=False, max_messages=2, max_backlog=3)
+    app.topic("t", Quiet, deserializer=parafka.raw_deserializer)
+    (group,) = app.subscription_groups()
+    listener = Listener(
+        group,
+        app.kafka,
+        app.settings,
+        app.workers.jobs,
+        app.monitor,
+        lambda exc: None,
+        thread_name="parafka-listener-test",
+    )
+    client: Any = listener._handle.client
+    try:
+        listener._rebalance.on_assign(client, [TopicPartition("t", 0)])
+        listener._dispatch([FakeMessage(offset, topic="t") for offset in range(10)])
+        assert ("t", 0) in listener._flow.paused
+        coordinator = listener._coordinators[("t", 0)]
+        assert coordinator.resume_at == 1
+        job = app.workers.jobs.get()
+        seen = []  # (queued after the batch finished, whether the listener was woken)
+        while isinstance(job, ConsumeJob):
+            listener._wake.clear()
+            following = job.run()
+            seen.append((coordinator.backlog_size, listener._wake.is_set()))
+            assert listener._dirty.qsize() > 0  # recorded either way: served on the next turn
+            job = following[0] if following else None
+        assert seen == [(6, False), (4, False), (2, False), (0, True), (0, True)]
+        listener._serve_dirty()
+        assert ("t", 0) not in listener._flow.paused  # resumed, and every change wakes again
+        assert coordinator.resume_at > 10**9
+    finally:
+        listener.discard()

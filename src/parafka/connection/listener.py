@@ -51,7 +51,7 @@ from parafka.connection.flow import FlowControl
 from parafka.connection.handle import ClientHandle
 from parafka.connection.rebalance import Rebalance
 from parafka.instrumentation import Monitor
-from parafka.processing.coordinator import Coordinator
+from parafka.processing.coordinator import ALWAYS_WAKE, Coordinator
 from parafka.processing.coroutines import CoroutineRunner
 from parafka.processing.workers import JobsQueue
 from parafka.producing import SharedProducer
@@ -205,9 +205,15 @@ class Listener:
         The wake-up is set only when it is not set already: ``Event.set`` takes a lock and
         notifies every time (a deterministic profile of no-op batches of 10 put it at 15 µs
         a batch). Safe: the listener serves ``_dirty`` at the start of every turn, before it
-        can wait again, so an item put while the flag was still set is served on that turn."""
+        can wait again, so an item put while the flag was still set is served on that turn.
+
+        Nor is it set for a partition paused for back-pressure whose backlog is still above
+        the size at which it may resume (``resume_at``): the listener, waiting because every
+        partition is paused, would wake only to find nothing to do, a thread switch per
+        finished batch. It still serves the change on its next turn, within
+        ``poll_interval``: commit points are recorded no later than that."""
         self._dirty.put(coordinator)
-        if not self._wake.is_set():
+        if not self._wake.is_set() and coordinator.backlog_size <= coordinator.resume_at:
             self._wake.set()
 
     # -- the listener thread ---------------------------------------------------------------
@@ -292,6 +298,7 @@ class Listener:
                 self._jobs.put(job)
             if flow.fetched(key, batch, coordinator):
                 self._pause(key)
+                coordinator.resume_at = flow.limit(key, coordinator) // 2
         # After the batches: an end-of-partition follows the messages fetched before it, so
         # eofed() runs only once they are processed.
         for message in errors:
@@ -435,6 +442,9 @@ class Listener:
     def _resume(self, key: Key) -> None:
         self._handle.client.resume([TopicPartition(*key)])
         self._flow.paused.discard(key)
+        coordinator = self._coordinators.get(key)
+        if coordinator is not None:
+            coordinator.resume_at = ALWAYS_WAKE
         self._monitor.publish("listener.resumed", topic=key[0], partition=key[1])
 
     def _new_coordinator(
@@ -462,6 +472,8 @@ class Listener:
     # -- shutdown --------------------------------------------------------------------------
 
     def _drain(self) -> None:
+        for coordinator in self._coordinators.values():
+            coordinator.resume_at = ALWAYS_WAKE  # what finishes now ends the drain sooner
         assigned = [TopicPartition(*key) for key in self._coordinators]
         if assigned:
             self._handle.client.pause(assigned)

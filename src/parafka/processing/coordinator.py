@@ -29,6 +29,7 @@ never deadlock the coordinator.
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
 from collections.abc import Callable, Hashable, Sequence
@@ -58,6 +59,10 @@ if TYPE_CHECKING:
 __all__ = ["Coordinator"]
 
 State = Literal["active", "closing", "revoked"]
+
+#: ``Coordinator.resume_at`` when the partition is not paused for back-pressure: every
+#: change of its offsets or backlog wakes the listener.
+ALWAYS_WAKE = sys.maxsize
 
 
 class Coordinator:
@@ -117,6 +122,10 @@ class Coordinator:
         self._eof = False  # the end of the partition was reached: eofed() once drained
         self._high_watermark: int | None = None
         self._held = False  # quiet mode: running work finishes, nothing new starts
+        #: Written by the listener thread, read racily by any: while the listener has this
+        #: partition paused for back-pressure, the backlog size at which it may resume; a
+        #: change above it need not wake the listener (its next turn serves it).
+        self.resume_at = ALWAYS_WAKE
         self._events: list[tuple[EventName, dict[str, Any]]] = []
 
     def __repr__(self) -> str:
