@@ -44,7 +44,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from parafka.config import Settings, commit_interval
 from parafka.connection.budget import BufferBudget, budget_fetch_bytes
-from parafka.connection.client import build_client, client_config, is_incremental
+from parafka.connection.client import client_config, is_incremental
 from parafka.connection.committer import Committer, commit_offset
 from parafka.connection.fetch import Key, high_watermark, poll_batch, split
 from parafka.connection.flow import FlowControl
@@ -76,7 +76,7 @@ class Listener:
         instance_id: str | None = None,
         runner: CoroutineRunner | None = None,
         budget: BufferBudget | None = None,
-        client_factory: ClientFactory = build_client,
+        client_factory: ClientFactory | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``client_factory`` builds the Kafka client and ``clock`` is the coordinators'
