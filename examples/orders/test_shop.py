@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from shop import REVOKED, TOTALS, InvalidOrder, Orders, app
 
-from parafka.testing import Harness
+from parafka.testing import Harness, HarnessError
 
 
 @pytest.fixture(autouse=True)
@@ -51,7 +51,7 @@ def test_a_malformed_order_goes_to_the_dead_letter_queue_after_its_retries(
     h.produce("orders", order(1), key="alice")
     h.produce("orders", b"not json", key="bob")
     h.produce("orders", order(3), key="carol")
-    with pytest.raises(Exception, match="advance"):
+    with pytest.raises(HarnessError, match=r"advance\(1\)"):
         h.run()  # bob's order waits for its first retry (1 s)
     assert TOTALS == {"alice": 1, "carol": 1}  # the other lanes went on
     h.advance(10)  # retries after 1 s and 2 s, then the dead letter

@@ -200,23 +200,141 @@ def test_eager_revoke_takes_every_partition_cooperative_only_one(
         assert {p for kind, p, *_ in Recorder.log if kind == "revoked"} == revoked, strategy
 
 
-def test_lose_commits_nothing_and_assign_repeats(parafka_harness: MakeHarness) -> None:
-    app = make_app(max_messages=1)
+def test_lose_commits_nothing_and_the_new_owner_repeats_the_uncommitted_work(
+    parafka_harness: MakeHarness,
+) -> None:
+    app = make_app(max_messages=2)
+    app.topic("orders", Recorder)
+    h = parafka_harness(app, partitions=2)
+    for i in range(8):
+        h.produce("orders", order(i), partition=i % 2)
+    h.run(max_batches=2)  # one batch per partition: processed, not committed yet
+    assert sorted(entry[1] for entry in Recorder.log) == [0, 0, 1, 1]
+    assert h.committed("orders", 0) is None
+    h.lose()  # the member's session expired: its whole assignment is lost
+    assert sorted(entry[1] for entry in Recorder.log if entry[0] == "revoked") == [0, 1]
+    assert h.committed("orders", 0) is None  # the loss committed nothing
+    assert h.committed("orders", 1) is None
+    refused = [e for e in h.events if e.name == "error.occurred" and e["type"] == "offsets.commit"]
+    assert refused  # the commit of the finished batches was tried, and refused
+    lost = [e["partitions"] for e in h.events if e.name == "rebalance.lost"]
+    assert lost == [[("orders", 0), ("orders", 1)]]
+    before = len(h.consumed("orders"))  # jobs queued before the loss ran, for nothing
+    h.assign("orders", 0)
+    h.assign("orders", 1)
+    h.run()
+    for partition in (0, 1):
+        offsets = [m.offset for m in h.consumed("orders")[before:] if m.partition == partition]
+        assert offsets == [0, 1, 2, 3]  # the new owner starts again at the committed offset
+        assert h.committed("orders", partition) == 4
+
+
+def test_losing_one_partition_takes_only_that_one(parafka_harness: MakeHarness) -> None:
+    app = make_app()
+    app.topic("orders", Recorder)
+    h = parafka_harness(app, partitions=2)
+    h.produce("orders", order(0), partition=0)
+    h.produce("orders", order(1), partition=1)
+    h.run()
+    h.lose("orders", 0)
+    assert [entry for entry in Recorder.log if entry[0] == "revoked"] == [("revoked", 0)]
+    h.produce("orders", order(2), partition=1)
+    h.run()
+    assert h.committed("orders", 1) == 2
+    with pytest.raises(HarnessError, match="nothing to lose"):
+        h.lose("orders", 0)
+    with pytest.raises(HarnessError, match="give both or neither"):
+        h.lose("orders")
+
+
+def test_a_consumer_that_seeks_back_for_ever_ends_in_a_harness_error(
+    parafka_harness: MakeHarness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    class Forever(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            self.seek(0)
+
+    import parafka.testing.harness as harness_module
+
+    monkeypatch.setattr(harness_module, "MAX_ROUNDS", 200)  # the guard, reached sooner
+    app = make_app()
+    app.topic("orders", Forever)
+    h = parafka_harness(app)
+    h.produce("orders", order(0))
+    with pytest.raises(HarnessError, match="still busy after 200 rounds"):
+        h.run()
+    assert len(h.consumed("orders")) > 10  # it did go round, and was stopped
+
+
+def test_max_buffered_bytes_pauses_and_resumes_under_the_harness(
+    parafka_harness: MakeHarness,
+) -> None:
+    app = make_app(max_messages=2, max_buffered_bytes=64)
+    app.topic("orders", Recorder)
+    h = parafka_harness(app, partitions=2)
+    for i in range(40):
+        h.produce("orders", order(i, pad="x" * 20), partition=i % 2)
+    h.run()
+    assert sorted(entry[2] for entry in Recorder.log) == list(range(40))
+    assert h.committed("orders", 0) == h.committed("orders", 1) == 20
+    assert any(e.name == "listener.paused" for e in h.events)  # the budget held them back
+
+
+def test_transactions_leave_offsets_that_are_never_given_and_commits_pass_them(
+    parafka_harness: MakeHarness,
+) -> None:
+    app = make_app()
     app.topic("orders", Recorder)
     h = parafka_harness(app)
-    for i in range(3):
-        h.produce("orders", order(i))
-    h.run(max_batches=1)
-    h.lose("orders", 0)  # the periodic commit (offset 1) ran before the loss
-    assert ("revoked", 0) in Recorder.log
-    assert h.committed("orders", 0) == 1
-    lost_commits = [e for e in h.events if e.name == "offsets.committed" and e["offsets"] != {}]
-    h.assign("orders", 0)
+    committed = h.produce_transaction("orders", [order(0), order(1)])
+    aborted = h.produce_transaction("orders", [order(2)], abort=True)
+    assert [m.offset for m in committed + aborted] == [0, 1, 3]  # 2: the commit marker
     h.run()
-    # Batch 1 was queued before the loss: it ran, but counted for nothing; it comes again.
-    assert [m.offset for m in h.consumed("orders")] == [0, 1, 1, 2]
-    assert h.committed("orders", 0) == 3
-    assert lost_commits
+    assert [m.offset for m in h.consumed("orders")] == [0, 1]
+    assert [m.offset for m in h.produced("orders")] == [0, 1]
+    assert h.committed("orders", 0) == 5  # past the abort marker, at the log's end
+    h.produce("orders", order(5))
+    h.run()
+    assert [m.offset for m in h.consumed("orders")] == [0, 1, 5]
+    assert h.committed("orders", 0) == 6
+
+
+def test_two_harnesses_of_one_app_keep_their_events_apart() -> None:
+    app = make_app()
+    app.topic("orders", Recorder)
+    seen_by_app: list[str] = []
+    app.monitor.subscribe("worker.processed", lambda event: seen_by_app.append(event.name))
+    with Harness(app) as first, Harness(app) as second:
+        first.produce("orders", order(0))
+        first.run()
+        second.produce("orders", order(1))
+        second.produce("orders", order(2))
+        second.run()
+        assert [e["messages"] for e in first.events if e.name == "worker.processed"] == [1]
+        assert [e["messages"] for e in second.events if e.name == "worker.processed"] == [2]
+        assert [m.offset for m in first.consumed("orders")] == [0]
+        assert [m.offset for m in second.consumed("orders")] == [0, 1]
+    assert seen_by_app == ["worker.processed", "worker.processed"]  # the app's own subscribers
+    assert not app.monitor.listens("rebalance.assigned")  # no harness left a subscription
+
+
+def test_a_second_harness_on_the_same_cluster_goes_on_from_the_committed_offsets(
+    parafka_harness: MakeHarness,
+) -> None:
+    app = make_app()
+    app.topic("orders", Recorder)
+    first = parafka_harness(app, partitions=2)
+    for i in range(4):
+        first.produce("orders", order(i), partition=i % 2)
+    first.run()
+    first.stop()  # shutdown() hooks, final commit, the member leaves the group
+    assert sorted(entry[1] for entry in Recorder.log if entry[0] == "shutdown") == [0, 1]
+    second = parafka_harness(app, cluster=first.cluster)
+    for i in range(4, 6):
+        second.produce("orders", order(i), partition=i % 2)
+    second.run()
+    assert sorted(m.payload["id"] for m in second.consumed("orders")) == [4, 5]
+    assert second.committed("orders", 0) == second.committed("orders", 1) == 3
 
 
 class Pauser(parafka.Consumer):
@@ -424,3 +542,26 @@ def test_consumer_instance_is_the_engines(parafka_harness: MakeHarness) -> None:
     instance = h.consumer("orders", 0)
     assert isinstance(instance, Recorder)
     assert instance.partition == 0
+
+
+def test_a_member_joining_takes_nothing_until_the_holder_leaves(
+    parafka_harness: MakeHarness,
+) -> None:
+    # A known difference from a broker (docs/testing.md): a join does not rebalance the group.
+    app = make_app()
+    app.topic("orders", Recorder)
+    first = parafka_harness(app)
+    first.produce("orders", order(0))
+    first.run()
+    second = parafka_harness(app, cluster=first.cluster)
+    second.produce("orders", order(1))
+    second.run()
+    assert second.consumed("orders") == []
+    assert not any(e.name == "rebalance.revoked" for e in first.events)
+    first.run()
+    assert [m.offset for m in first.consumed("orders")] == [0, 1]
+    first.stop()
+    second.produce("orders", order(2))
+    second.run()
+    assert [m.offset for m in second.consumed("orders")] == [2]  # from the committed offset
+    assert second.committed("orders", 0) == 3

@@ -10,7 +10,9 @@ fetches nothing ahead: a message leaves its log when a poll returns it. With
 
 Eager protocols (librdkafka's default) revoke a member's whole assignment on every rebalance
 and assign it again; cooperative-sticky and KIP-848 (``group.protocol=consumer``) move only the
-partitions concerned. A lost partition is only that partition.
+partitions concerned. A loss (the harness's ``lose``) is known to the group at once: the
+member's commits of the lost partitions fail from then on, and its ``on_lost`` runs at its next
+poll, as when a session expires while the member is busy.
 
 Threads: none of its own. The harness's thread calls everything (the listener's closer thread
 may call ``commit`` and ``close`` while the harness waits for it).
@@ -59,7 +61,12 @@ class MemoryConsumer:
         #: What ``position()`` answers: the offset after the last message handed out.
         self._position: dict[Key, int] = {}
         self._paused: set[Key] = set()
+        #: The position last answered per partition (a new one counts as activity).
+        self._told: dict[Key, int] = {}
         self._eof_at: dict[Key, int] = {}
+        #: Partitions lost but not yet told (the loss is delivered at the next poll): the
+        #: group no longer counts this member as their owner and refuses its commits.
+        self._fenced: set[Key] = set()
         self._rebalances: deque[tuple[str, list[Key]]] = deque()
         self._commit_results: deque[list[TopicPartition]] = deque()
         self._seen_version = -1
@@ -82,7 +89,11 @@ class MemoryConsumer:
         return list(self._fetch_at)
 
     def rebalance(self, kind: str, keys: list[Key]) -> None:
-        """Queue a rebalance (``assign``, ``revoke`` or ``lost``); it runs at the next poll."""
+        """Queue a rebalance (``assign``, ``revoke`` or ``lost``); it runs at the next poll.
+        A loss is at once a fact at the group: commits of the lost partitions fail from now
+        on, before the member learns it (its session expired while it was busy)."""
+        if kind == "lost":
+            self._fenced.update(keys)
         self._rebalances.append((kind, keys))
 
     # -- confluent_kafka.Consumer ---------------------------------------------------------
@@ -115,6 +126,7 @@ class MemoryConsumer:
     def incremental_assign(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             key = (tp.topic, tp.partition)
+            self._fenced.discard(key)
             self._fetch_at[key] = tp.offset if tp.offset >= 0 else self._start_offset(key)
             self._position.pop(key, None)
             self._eof_at.pop(key, None)
@@ -142,12 +154,15 @@ class MemoryConsumer:
         self._eof_at.pop(key, None)
 
     def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
-        return [
-            TopicPartition(
-                tp.topic, tp.partition, self._position.get((tp.topic, tp.partition), -1001)
-            )
-            for tp in partitions
-        ]
+        found = []
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            offset = self._position.get(key, _INVALID)
+            if self._told.get(key) != offset:
+                self._told[key] = offset
+                self.activity += 1  # news for the listener (a position past markers)
+            found.append(TopicPartition(tp.topic, tp.partition, offset))
+        return found
 
     def committed(
         self, partitions: list[TopicPartition], timeout: float | None = None
@@ -175,7 +190,7 @@ class MemoryConsumer:
             raise KafkaException(KafkaError(KafkaError._NO_OFFSET, "nothing to commit"))
         for tp in offsets:
             key = (tp.topic, tp.partition)
-            if key not in self._fetch_at or self.closed:
+            if key not in self._fetch_at or key in self._fenced or self.closed:
                 raise KafkaException(
                     KafkaError(
                         KafkaError.ILLEGAL_GENERATION,
@@ -280,15 +295,23 @@ class MemoryConsumer:
                 break
             log = self._cluster.existing(key[0]).logs[key[1]]
             at = self._fetch_at[key]
-            taken = log[at : at + limit - len(out)]
-            if taken:
-                if first and not out:
+            taken: list[confluent_kafka.Message] = []
+            # Offsets with no message (transaction markers, aborted records) are passed over,
+            # the position with them, as librdkafka does under read_committed.
+            while at < len(log) and len(out) + len(taken) < limit:
+                entry = log[at]
+                at += 1
+                if entry is not None:
+                    taken.append(entry)
+            if at != self._fetch_at[key]:
+                if taken and first and not out:
                     self._start = (start + index) % len(keys)
                     self._cursor = self._start + 1
                 out.extend(taken)
-                at += len(taken)
                 self._fetch_at[key] = at
                 self._position[key] = at
+                if not taken:
+                    self.activity += 1  # the position moved: the listener has news
             if self._eof and at >= len(log) and self._eof_at.get(key) != at and len(out) < limit:
                 self._eof_at[key] = at
                 out.append(

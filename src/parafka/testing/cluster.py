@@ -1,14 +1,18 @@
 """The in-memory cluster: topics (one log per partition), consumer groups, committed offsets.
 
 It behaves like a single broker with topic auto-creation for what parafka uses: producing
-appends to a partition's log (chosen like librdkafka's default partitioner: CRC32 of the key,
-round robin without one), a consumer group gives each partition of a subscribed topic to one of
-its members, commits keep an offset and its metadata per (group, topic, partition).
+appends to a partition's log (chosen like librdkafka's default partitioner, ``consistent_random``:
+CRC32 of the key; round robin for a message without a key or with an empty one, which
+librdkafka spreads at random), a consumer group gives each partition of a subscribed topic to
+one of its members, commits keep an offset and its metadata per (group, topic, partition).
+A transaction (:meth:`Cluster.append_marker`) leaves offsets no consumer is given: its control
+record, and the records of an aborted one (what a ``read_committed`` consumer sees).
 
-Rebalances are explicit: a partition is assigned automatically once (when a member subscribed
-to its topic first polls), and after that only when the test asks (:meth:`Cluster.assign`,
-:meth:`Cluster.revoke`, :meth:`Cluster.lose`). The members (:mod:`parafka.testing.client`)
-learn about it inside their next ``poll()``, as librdkafka's callbacks run.
+Rebalances are explicit: a partition is assigned automatically when a member subscribed to its
+topic polls and nobody holds it (never assigned, or its member left the group), and otherwise
+only when the test asks (the harness's ``assign``, ``revoke`` and ``lose``). The members
+(:mod:`parafka.testing.client`) learn about it inside their next ``poll()``, as librdkafka's
+callbacks run.
 
 Threads: none. The harness's thread is the only one that calls it.
 """
@@ -44,10 +48,13 @@ class HarnessError(ParafkaError):
 
 @dataclass
 class Topic:
-    """A topic's logs, one per partition, and every message in the order it was written."""
+    """A topic's logs, one per partition, and every message in the order it was written.
+
+    A log entry of None is an offset no consumer is given (a transaction's control record, an
+    aborted transaction's record); ``written`` has the visible messages only."""
 
     name: str
-    logs: list[list[confluent_kafka.Message]]
+    logs: list[list[confluent_kafka.Message | None]]
     written: list[confluent_kafka.Message] = field(default_factory=list)
     next_unkeyed: int = 0  # round robin for messages without a key and a partition
 
@@ -129,13 +136,17 @@ class Cluster:
         partition: int | None,
         headers: Sequence[tuple[str, bytes | None]] | None,
         timestamp_ms: int,
+        *,
+        visible: bool = True,
     ) -> confluent_kafka.Message:
-        """Write one message; its partition is ``partition``, or chosen from the key."""
+        """Write one message; its partition is ``partition``, or chosen from the key. Not
+        ``visible``: the record of an aborted transaction, which takes its offset but no
+        consumer is given."""
         topic = self.topic(name)
         count = len(topic.logs)
         if partition is None:
-            if key is not None:
-                partition = zlib.crc32(key) % count  # librdkafka's consistent partitioner
+            if key:
+                partition = zlib.crc32(key) % count  # librdkafka's consistent_random
             else:
                 partition = topic.next_unkeyed % count
                 topic.next_unkeyed += 1
@@ -151,9 +162,15 @@ class Cluster:
             headers=list(headers) if headers else None,
             timestamp=(confluent_kafka.TIMESTAMP_CREATE_TIME, timestamp_ms),
         )
-        log.append(message)
-        topic.written.append(message)
+        log.append(message if visible else None)
+        if visible:
+            topic.written.append(message)
         return message
+
+    def append_marker(self, key: Key) -> None:
+        """A transaction's control record (commit or abort marker): an offset with no message."""
+        self.check_partition(*key)
+        self.existing(key[0]).logs[key[1]].append(None)
 
     def end(self, key: Key) -> int:
         return len(self.existing(key[0]).logs[key[1]])
@@ -179,17 +196,21 @@ class Cluster:
         self.group(group_id).members.append(member)
 
     def leave(self, group_id: str, member: MemoryConsumer) -> None:
-        """A member closed: its partitions are no one's (the test may assign them again)."""
+        """A member closed: its partitions go to the next member subscribed to their topic
+        that polls (another member of the group, or one that joins later)."""
         group = self.group(group_id)
         if member in group.members:
             group.members.remove(member)
-        for key, owner in group.owners.items():
-            if owner is member:
-                group.owners[key] = None
+        freed = [key for key, owner in group.owners.items() if owner is member]
+        for key in freed:
+            del group.owners[key]
+        if freed:
+            self.version += 1
 
     def unassigned_for(self, group_id: str, member: MemoryConsumer) -> list[Key]:
-        """Partitions of ``member``'s subscription never assigned in its group, that no
-        earlier member subscribed to the same topic would take: they go to ``member``."""
+        """Partitions of ``member``'s subscription nobody in its group holds (never assigned,
+        or their member left; not those a test revoked), that no earlier member subscribed to
+        the same topic would take: they go to ``member``."""
         group = self.group(group_id)
         new: list[Key] = []
         for key in self.partitions_matching(member.subscription):

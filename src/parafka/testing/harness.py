@@ -25,7 +25,7 @@ from parafka.connection.budget import BufferBudget
 from parafka.connection.listener import Listener
 from parafka.consumer import Consumer
 from parafka.deserializers import raw_deserializer
-from parafka.instrumentation import Event
+from parafka.instrumentation import Event, EventName, Monitor
 from parafka.messages import Deserializer, Message, Messages
 from parafka.processing.coordinator import Coordinator
 from parafka.processing.coroutines import CoroutineRunner
@@ -35,9 +35,9 @@ from parafka.routing import Route, SubscriptionGroup
 from parafka.serializers import Headers, Serializer, serialize, serialize_headers
 from parafka.testing import builders
 from parafka.testing.client import MemoryConsumer, MemoryProducer
-from parafka.testing.cluster import EPOCH_MS, Cluster, HarnessError
+from parafka.testing.cluster import EPOCH_MS, Cluster, HarnessError, Key
 
-__all__ = ["FakeClock", "Harness", "HarnessError"]
+__all__ = ["FakeClock", "Harness", "HarnessError", "HarnessMonitor"]
 
 #: Rounds of the driver (every listener steps, every job runs) before ``run()`` gives up on
 #: an app that never stops working (a consumer that seeks back for ever, say).
@@ -54,15 +54,44 @@ class FakeClock:
         return self.now
 
 
+class HarnessMonitor(Monitor):
+    """A harness's own monitor: the engine it drives publishes here; each event is kept (for
+    :attr:`Harness.events`) and passed on to the app's monitor, whose subscribers see it as in
+    production. Two harnesses of one app therefore never see each other's events, and a
+    harness leaves no subscription on the app."""
+
+    def __init__(self, app_monitor: Monitor) -> None:
+        super().__init__()
+        self._app_monitor = app_monitor
+        self.events: list[Event] = []
+
+    def listens(self, name: EventName) -> bool:
+        return True  # every event is kept
+
+    def publish(self, name: EventName, **payload: Any) -> None:
+        self.events.append(Event(name, payload))
+        self._app_monitor.publish(name, **payload)
+
+
 class Harness:
     """Run ``app``'s consumers without a broker; see the README's "Testing your consumers".
 
     ``partitions``: how many partitions a topic gets when the harness creates it (a routed
     topic at start, any other at its first produce), as one number or per topic name; a
-    route's ``config=TopicConfig(partitions=...)`` wins. Nothing runs until :meth:`run`.
+    route's ``config=TopicConfig(partitions=...)`` wins. ``cluster``: go on with another
+    harness's in-memory cluster (its topics, messages and committed offsets), for an app that
+    restarts or a second app in the same group; its members join the groups there. Nothing
+    runs until :meth:`run`. A harness is closed by the pytest fixture, by ``with``, or by
+    :meth:`close`.
     """
 
-    def __init__(self, app: App, *, partitions: int | Mapping[str, int] = 1) -> None:
+    def __init__(
+        self,
+        app: App,
+        *,
+        partitions: int | Mapping[str, int] = 1,
+        cluster: Cluster | None = None,
+    ) -> None:
         if not isinstance(app, App):
             raise HarnessError(f"Harness(app) needs a parafka.App, got {app!r}")
         if app.running:
@@ -75,14 +104,18 @@ class Harness:
         self._partitions = {} if isinstance(partitions, int) else dict(partitions)
         self.app = app
         self.clock = FakeClock()
-        self.cluster = Cluster(default)
+        if cluster is not None and not isinstance(cluster, Cluster):
+            raise HarnessError(
+                f"Harness(cluster=...) takes another harness's .cluster, got {cluster!r}"
+            )
+        self.cluster = cluster if cluster is not None else Cluster(default)
         for route in app.routes:
             if route.pattern is None and route.topic not in self.cluster.topics:
                 declared = route.topic_config.partitions if route.topic_config else None
                 self.cluster.create_topic(route.topic, self._count(route.topic, declared))
-        #: Every instrumentation event published since the harness was made, in order.
-        self.events: list[Event] = []
-        app.monitor.subscribe("*", self.events.append)
+        self._monitor = HarnessMonitor(app.monitor)
+        #: Every instrumentation event this harness's engine published, in order.
+        self.events: list[Event] = self._monitor.events
         self.critical_error: BaseException | None = None
         self._consumed: dict[tuple[str, str], list[Message[Any]]] = {}
         self._stopped = False
@@ -102,7 +135,7 @@ class Harness:
                 dict(app.kafka),
                 app.settings,
                 self._jobs,
-                app.monitor,
+                self._monitor,
                 self._on_critical,
                 thread_name=f"harness-{group.group_id}-{group.name}",
                 producer=self._producer,
@@ -157,6 +190,41 @@ class Harness:
         )
         return Message(raw, raw_deserializer)
 
+    def produce_transaction(
+        self,
+        topic: str,
+        values: Iterable[Any],
+        *,
+        key: Any = None,
+        partition: int | None = None,
+        headers: Headers | None = None,
+        abort: bool = False,
+        serializer: Serializer | None = None,
+        key_serializer: Serializer | None = None,
+    ) -> list[Message[Any]]:
+        """Write ``values`` to ``topic`` in one transaction, as a transactional producer does:
+        the records, then a control record (the commit or abort marker) in each partition
+        written. Consumers (``read_committed``, librdkafka's default) are given the records of
+        a committed transaction and never the marker; an aborted transaction's records take
+        their offsets but are never given (nor listed by :meth:`produced`). Returns the
+        records written, with their offsets."""
+        self._check_open()
+        written = []
+        for value in values:
+            raw = self.cluster.append(
+                topic,
+                serialize(value, serializer, "value"),
+                serialize(key, key_serializer, "key"),
+                partition if partition is None else self._partition(topic, partition),
+                serialize_headers(headers),
+                self._now_ms(),
+                visible=not abort,
+            )
+            written.append(Message(raw, raw_deserializer))
+        for index in sorted({m.partition for m in written}):  # none: nothing was written
+            self.cluster.append_marker((topic, index))
+        return written
+
     # -- driving ---------------------------------------------------------------------------
 
     def run(self, *, max_batches: int | None = None) -> None:
@@ -210,19 +278,54 @@ class Harness:
         owner.rebalance("revoke", [key])
         self._drive()
 
-    def lose(self, topic: str, partition: int, *, group: str | None = None) -> None:
-        """Take the partition away without a commit (as when the member's session expired):
-        the consumer's ``revoked()`` runs; a later :meth:`assign` repeats what was not
-        committed."""
-        group_id, key = self._group_for(topic, group), (topic, self._partition(topic, partition))
-        owner = self.cluster.owner(group_id, key)
-        if owner is None:
+    def lose(
+        self, topic: str | None = None, partition: int | None = None, *, group: str | None = None
+    ) -> None:
+        """Take partitions away without a commit, as when a member's session expired.
+
+        ``lose()``: every member of the consumer group (``group``, default the app's) loses its
+        whole assignment, which is what a real loss does. ``lose(topic, partition)``: only that
+        partition (a simplification: a broker never takes one partition of a member this way).
+
+        From this call on the group refuses the member's commits of what it lost, so work
+        finished but not committed yet is not committed; the consumers' ``revoked()`` runs at
+        the member's next poll. The partitions stay unassigned until :meth:`assign`, which
+        repeats what was not committed."""
+        if (topic is None) != (partition is None):
             raise HarnessError(
-                f"{topic} [{partition}] is not assigned in consumer group {group_id!r}: "
-                f"nothing to lose"
+                "lose(topic, partition) loses one partition, lose() every partition of the "
+                "group's members: give both or neither"
             )
-        self.cluster.group(group_id).owners[key] = None
-        owner.rebalance("lost", [key])
+        if topic is None or partition is None:
+            group_id = group if group is not None else self.app.group_id
+            held = [
+                (key, owner)
+                for key, owner in self.cluster.group(group_id).owners.items()
+                if owner is not None
+            ]
+            if not held:
+                raise HarnessError(
+                    f"nothing is assigned in consumer group {group_id!r}: nothing to lose"
+                )
+        else:
+            group_id, key = (
+                self._group_for(topic, group),
+                (topic, self._partition(topic, partition)),
+            )
+            owner = self.cluster.owner(group_id, key)
+            if owner is None:
+                raise HarnessError(
+                    f"{topic} [{partition}] is not assigned in consumer group {group_id!r}: "
+                    f"nothing to lose"
+                )
+            held = [(key, owner)]
+        owners = self.cluster.group(group_id).owners
+        by_member: dict[MemoryConsumer, list[Key]] = {}
+        for key, owner in held:
+            owners[key] = None
+            by_member.setdefault(owner, []).append(key)
+        for owner, keys in by_member.items():
+            owner.rebalance("lost", keys)
         self._drive()
 
     def assign(self, topic: str, partition: int, *, group: str | None = None) -> None:
@@ -362,7 +465,6 @@ class Harness:
         try:
             self.stop()
         finally:
-            self.app.monitor.unsubscribe("*", self.events.append)
             if self._runner is not None:
                 self._runner.stop()
                 self._runner = None
@@ -418,7 +520,7 @@ class Harness:
         try:
             ready = job.run()
         except Exception as exc:  # a parafka bug: reported as a worker reports it
-            self.app.monitor.publish(
+            self._monitor.publish(
                 "error.occurred", type="worker.job", job=job.describe(), error=exc
             )
             raise HarnessError(f"the engine failed running {job.describe()}: {exc!r}") from exc
