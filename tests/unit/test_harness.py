@@ -248,22 +248,36 @@ def test_losing_one_partition_takes_only_that_one(parafka_harness: MakeHarness) 
 
 
 def test_a_consumer_that_seeks_back_for_ever_ends_in_a_harness_error(
-    parafka_harness: MakeHarness, monkeypatch: pytest.MonkeyPatch
+    parafka_harness: MakeHarness,
 ) -> None:
     class Forever(parafka.Consumer):
         def consume(self, messages: parafka.Messages) -> None:
             self.seek(0)
 
-    import parafka.testing.harness as harness_module
-
-    monkeypatch.setattr(harness_module, "MAX_ROUNDS", 200)  # the guard, reached sooner
     app = make_app()
     app.topic("orders", Forever)
     h = parafka_harness(app)
     h.produce("orders", order(0))
-    with pytest.raises(HarnessError, match="still busy after 200 rounds"):
+    h.produce("orders", order(1))
+    with pytest.raises(HarnessError, match="without fetching a message it had not fetched"):
         h.run()
-    assert len(h.consumed("orders")) > 10  # it did go round, and was stopped
+    assert len(h.consumed("orders")) > 100  # it did go round, and was stopped
+    assert h.committed("orders", 0) == 0  # never past the first message
+
+
+def test_a_long_chain_of_rounds_is_not_taken_for_a_loop(parafka_harness: MakeHarness) -> None:
+    class Chain(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            for message in messages:
+                if message.payload["id"] < 3000:
+                    self.produce("orders", order(message.payload["id"] + 1))
+
+    app = make_app()
+    app.topic("orders", Chain)
+    h = parafka_harness(app)
+    h.produce("orders", order(0))
+    h.run()  # 3000 rounds, each fetching the message the one before wrote
+    assert h.committed("orders", 0) == 3001
 
 
 def test_max_buffered_bytes_pauses_and_resumes_under_the_harness(

@@ -61,6 +61,8 @@ class MemoryConsumer:
         #: What ``position()`` answers: the offset after the last message handed out.
         self._position: dict[Key, int] = {}
         self._paused: set[Key] = set()
+        #: The furthest fetch position per partition ever (a seek back does not lower it).
+        self._furthest: dict[Key, int] = {}
         #: The position last answered per partition (a new one counts as activity).
         self._told: dict[Key, int] = {}
         self._eof_at: dict[Key, int] = {}
@@ -83,6 +85,11 @@ class MemoryConsumer:
 
     def subscribes(self, topic: str) -> bool:
         return any(subscribed(entry, topic) for entry in self.subscription)
+
+    @property
+    def reach(self) -> int:
+        """How far this member ever fetched, summed over partitions (grows with progress)."""
+        return sum(self._furthest.values())
 
     @property
     def assignment(self) -> list[Key]:
@@ -310,6 +317,7 @@ class MemoryConsumer:
                 out.extend(taken)
                 self._fetch_at[key] = at
                 self._position[key] = at
+                self._furthest[key] = max(self._furthest.get(key, 0), at)
                 if not taken:
                     self.activity += 1  # the position moved: the listener has news
             if self._eof and at >= len(log) and self._eof_at.get(key) != at and len(out) < limit:

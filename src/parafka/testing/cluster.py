@@ -81,6 +81,8 @@ class Cluster:
         self.groups: dict[str, Group] = {}
         #: Grows whenever a topic or partition appears: members then look for new work.
         self.version = 0
+        #: Log entries written so far (messages and markers), on every topic.
+        self.writes = 0
 
     # -- topics ----------------------------------------------------------------------------
 
@@ -163,6 +165,7 @@ class Cluster:
             timestamp=(confluent_kafka.TIMESTAMP_CREATE_TIME, timestamp_ms),
         )
         log.append(message if visible else None)
+        self.writes += 1
         if visible:
             topic.written.append(message)
         return message
@@ -171,6 +174,7 @@ class Cluster:
         """A transaction's control record (commit or abort marker): an offset with no message."""
         self.check_partition(*key)
         self.existing(key[0]).logs[key[1]].append(None)
+        self.writes += 1
 
     def end(self, key: Key) -> int:
         return len(self.existing(key[0]).logs[key[1]])

@@ -43,6 +43,11 @@ __all__ = ["FakeClock", "Harness", "HarnessError", "HarnessMonitor"]
 #: an app that never stops working (a consumer that seeks back for ever, say).
 MAX_ROUNDS = 100_000
 
+#: Rounds in a row in which no member fetched further than before and nothing was written,
+#: after which ``run()`` gives up on an app going round in circles (a consumer that seeks back
+#: for ever): it ends in a :class:`HarnessError` within a second, not after ``MAX_ROUNDS``.
+MAX_IDLE_ROUNDS = 1_000
+
 
 class FakeClock:
     """Monotonic seconds that move only when told (:meth:`Harness.advance`); starts at 0."""
@@ -475,6 +480,7 @@ class Harness:
         """Rounds (every listener steps, then every queued job runs) until one does nothing.
         True when it stopped at ``max_batches``."""
         batches = 0
+        reach, stalled = self._reach(), 0
         for _ in range(MAX_ROUNDS):
             activity = 0
             for listener, member in zip(self._listeners, self._members, strict=True):
@@ -491,10 +497,23 @@ class Harness:
                 return True
             if not activity and not ran:
                 return False
+            now = self._reach()
+            stalled = 0 if now > reach else stalled + 1
+            reach = max(reach, now)
+            if stalled >= MAX_IDLE_ROUNDS:
+                raise HarnessError(
+                    f"the app went round {MAX_IDLE_ROUNDS} times without fetching a message it "
+                    f"had not fetched before or writing one (a consumer that seeks back for "
+                    f"ever?); {batches} consume() calls in this run"
+                )
         raise HarnessError(
             f"the app is still busy after {MAX_ROUNDS} rounds of the harness (a consumer that "
-            f"seeks back or pauses for ever?)"
+            f"produces to the topic it reads for ever?)"
         )
+
+    def _reach(self) -> int:
+        """How far the members have fetched, plus how much was written: grows with progress."""
+        return self.cluster.writes + sum(member.reach for member in self._members)
 
     def _run_jobs(self, max_batches: int | None) -> tuple[int, int]:
         """Run queued jobs (and async batches) until none is left, or ``max_batches``
