@@ -36,8 +36,8 @@ chaos: $(STAMP)
 	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench chaos
-	$(BIN)/ruff format --check src tests bench chaos
+	$(BIN)/ruff check src tests bench chaos examples
+	$(BIN)/ruff format --check src tests bench chaos examples
 	$(BIN)/mypy
 
 # The documentation site (README + docs/) into site/; --strict: a broken link fails the build.

@@ -14,7 +14,7 @@ from parafka.serializers import Headers, Serializer, serialize, serialize_header
 
 if TYPE_CHECKING:
     from parafka.processing.jobs import ConsumeJob
-    from parafka.producing import SharedProducer
+    from parafka.producing import Sender
 
 __all__ = ["Consumer"]
 
@@ -28,7 +28,7 @@ class Consumer:
     #: The job being processed; set by parafka around each ``consume()`` call.
     _parafka_job: ConsumeJob | None = None
     #: The app's shared producer; set by parafka when the instance is created.
-    _parafka_producer: SharedProducer | None = None
+    _parafka_producer: Sender | None = None
 
     def consume(self, messages: Messages[Any]) -> None:
         """Process one batch (one partition, offset order). Raising retries it later.

@@ -35,6 +35,7 @@ from parafka.instrumentation import Monitor
 __all__ = [
     "ProducerFactory",
     "ProducerLike",
+    "Sender",
     "SharedProducer",
     "producer_config",
 ]
@@ -70,6 +71,29 @@ def producer_config(kafka: Mapping[str, Any]) -> dict[str, Any]:
     config.setdefault("linger.ms", 5)
     config.setdefault("message.timeout.ms", 30_000)
     return config
+
+
+class Sender(Protocol):
+    """What consumers (``Consumer.produce``) and dead letters use of the app's producer:
+    :class:`SharedProducer`, or the in-memory cluster's producer of ``parafka.testing``.
+    Both methods return once the message is written and raise when it is not."""
+
+    def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        timeout: float = 60.0,
+    ) -> None: ...
+
+    async def send_async(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+    ) -> None: ...
 
 
 class ProducerLike(Protocol):

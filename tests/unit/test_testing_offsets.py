@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-import parafka.testing as testing
+import parafka.testing.kafka as testing
 from parafka.testing import OffsetsUnavailable, committed_offsets, end_offsets, transient
 
 

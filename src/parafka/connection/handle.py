@@ -41,7 +41,10 @@ from parafka.connection.membership import GroupWatch, default_rejoin_timeout, gr
 from parafka.errors import ClientStuck, ConfigurationError
 from parafka.instrumentation import Monitor
 
-__all__ = ["ClientHandle"]
+__all__ = ["ClientFactory", "ClientHandle"]
+
+#: Builds a client from its settings; ``where`` names the connection in errors.
+ClientFactory = Callable[[dict[str, Any], str], confluent_kafka.Consumer]
 
 
 class ClientHandle:
@@ -56,11 +59,14 @@ class ClientHandle:
         owner: threading.Thread,
         commit: Callable[[confluent_kafka.Consumer, list[TopicPartition]], bool],
         committed: Callable[[CommitResult, bool], None],
+        factory: ClientFactory | None = None,
     ) -> None:
         """``config``: the client's librdkafka settings (a statistics interval is added);
         ``owner``: the listener thread; ``commit(client, offsets)``: a synchronous commit,
         which the closer thread runs for the final offsets; ``committed(result, current)``:
-        receives each ``on_commit`` result."""
+        receives each ``on_commit`` result; ``factory(config, where)``: builds each client
+        (default: librdkafka's; ``parafka.testing`` passes its in-memory cluster's)."""
+        self._factory = factory
         self._group_id = group_id
         self._monitor = monitor
         self._owner = owner
@@ -115,7 +121,8 @@ class ClientHandle:
             )
 
         config = {**self._config, "stats_cb": on_stats, "on_commit": on_commit}
-        return build_client(config, f"consumer group {self._group_id!r}")
+        factory = self._factory or build_client  # looked up here: tests replace it
+        return factory(config, f"consumer group {self._group_id!r}")
 
     def replace(self, give_up: Callable[[confluent_kafka.Consumer], None]) -> None:
         """The member stayed out of its group (listener thread): ``give_up(old)`` gives its

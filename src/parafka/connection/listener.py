@@ -48,13 +48,13 @@ from parafka.connection.client import client_config, is_incremental
 from parafka.connection.committer import Committer, commit_offset
 from parafka.connection.fetch import Key, high_watermark, poll_batch, split
 from parafka.connection.flow import FlowControl
-from parafka.connection.handle import ClientHandle
+from parafka.connection.handle import ClientFactory, ClientHandle
 from parafka.connection.rebalance import Rebalance
 from parafka.instrumentation import Monitor
 from parafka.processing.coordinator import ALWAYS_WAKE, Coordinator
 from parafka.processing.coroutines import CoroutineRunner
 from parafka.processing.workers import JobsQueue
-from parafka.producing import SharedProducer
+from parafka.producing import Sender
 from parafka.routing import Route, SubscriptionGroup
 
 __all__ = ["Listener"]
@@ -72,12 +72,18 @@ class Listener:
         monitor: Monitor,
         on_critical: Callable[[BaseException], None],
         thread_name: str,
-        producer: SharedProducer | None = None,
+        producer: Sender | None = None,
         instance_id: str | None = None,
         runner: CoroutineRunner | None = None,
         budget: BufferBudget | None = None,
+        client_factory: ClientFactory | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``client_factory`` builds the Kafka client and ``clock`` is the coordinators'
+        clock (retry back-offs, pauses): ``parafka.testing`` passes an in-memory cluster's
+        client and a fake clock."""
         self.group = group
+        self._clock = clock
         self._settings = settings
         self._jobs = jobs
         self._monitor = monitor
@@ -113,6 +119,7 @@ class Listener:
             owner=self._thread,
             commit=self._committer.commit,
             committed=self._committer.committed,
+            factory=client_factory,
         )
         # Paused partitions, back-pressure, quiet mode, the app's memory budget.
         self._flow = FlowControl(settings, budget, thread_name)
@@ -467,11 +474,22 @@ class Listener:
             producer=self._producer,
             runner=self._runner,
             commit=self.commit_now,
+            clock=self._clock,
         )
 
     # -- shutdown --------------------------------------------------------------------------
 
     def _drain(self) -> None:
+        self._close_partitions()
+        while time.monotonic() < self._deadline and not self._rebalance.all_idle():
+            self._serve_dirty()
+            self._wake.wait(self._settings.poll_interval)
+            self._wake.clear()
+            self._consume(0.0)  # keeps the membership alive and serves callbacks
+        self._commit_and_close()
+
+    def _close_partitions(self) -> None:
+        """Shutdown, first step: stop fetching, queue every lane's ``shutdown()`` hook."""
         for coordinator in self._coordinators.values():
             coordinator.resume_at = ALWAYS_WAKE  # what finishes now ends the drain sooner
         assigned = [TopicPartition(*key) for key in self._coordinators]
@@ -481,11 +499,9 @@ class Listener:
         for coordinator in self._coordinators.values():
             for job in coordinator.close():
                 self._jobs.put(job)
-        while time.monotonic() < self._deadline and not self._rebalance.all_idle():
-            self._serve_dirty()
-            self._wake.wait(self._settings.poll_interval)
-            self._wake.clear()
-            self._consume(0.0)  # keeps the membership alive and serves callbacks
+
+    def _commit_and_close(self) -> None:
+        """Shutdown, last step: commit what finished work allows, close the client."""
         self._serve_dirty()
         offsets = [
             commit_offset(key, point)
@@ -493,3 +509,40 @@ class Listener:
             if (point := coordinator.commit_point()) is not None
         ]
         self._handle.close(self._handle.client, offsets)
+
+    # -- driven without the thread (parafka.testing) -----------------------------------------
+    # A synchronous driver calls these on its own thread, in place of start(): it then owns
+    # the client and runs the jobs itself. Nothing here waits.
+
+    def subscribe(self) -> None:
+        """Subscribe the client (what the thread does first)."""
+        self._subscribe()
+
+    def step(self) -> None:
+        """One turn of the loop that never waits, with the sweep and the commit of recorded
+        offsets both due (the thread's loop times them by the wall clock)."""
+        self._next_sweep = self._next_commit = float("-inf")
+        self._wake.set()  # a turn with every partition paused would wait for it
+        self._turn()
+
+    @property
+    def coordinators(self) -> list[Coordinator]:
+        """The assigned partitions' coordinators, then the revoked ones still running."""
+        retired = [old for olds in self._rebalance.retired.values() for old in olds]
+        return [*self._coordinators.values(), *retired]
+
+    def begin_shutdown(self) -> None:
+        """The shutdown's first step, for a synchronous driver, which then runs the jobs
+        until :attr:`idle` and calls :meth:`finish_shutdown`."""
+        self._stop_requested.set()
+        self._close_partitions()
+
+    @property
+    def idle(self) -> bool:
+        """No coordinator, assigned or revoked, has a job in flight or a hook pending."""
+        return self._rebalance.all_idle()
+
+    def finish_shutdown(self) -> None:
+        """The shutdown's last step: the final commit and the close."""
+        self._commit_and_close()
+        self.stopped.set()

@@ -53,7 +53,7 @@ if TYPE_CHECKING:
 
     from parafka.config import Settings
     from parafka.processing.coroutines import CoroutineRunner
-    from parafka.producing import SharedProducer
+    from parafka.producing import Sender
     from parafka.routing import Route
 
 __all__ = ["Coordinator"]
@@ -79,7 +79,7 @@ class Coordinator:
         predecessor: Coordinator | None = None,
         commit: Callable[[Coordinator, float], bool] | None = None,
         finished: Sequence[tuple[int, int]] = (),
-        producer: SharedProducer | None = None,
+        producer: Sender | None = None,
         runner: CoroutineRunner | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -339,6 +339,30 @@ class Coordinator:
             if self._clock() < pause.resume_at:
                 return None
             return pause.target
+
+    def wakes_at(self) -> float | None:
+        """The earliest time (on :attr:`clock`) at which work waiting for the clock becomes
+        due: a lane's retry back-off, a consumer's pause, a partial batch (``max_wait_time``).
+        None when nothing waits for the clock. For a driver with a fake clock
+        (``parafka.testing``), which moves it from one such time to the next."""
+        with self._lock:
+            if self._state == "revoked":
+                return None
+            times = [
+                lane.retry_at
+                for lane in self._lanes
+                if lane.retry_at is not None and (lane.size or lane.dead_letter)
+            ]
+            if self._pause is not None:
+                times.append(self._pause.resume_at)
+            wait = self._settings.max_wait_time
+            if wait > 0:
+                times.extend(
+                    lane.filling_since + wait
+                    for lane in self._lanes
+                    if lane.filling_since is not None and lane.size and lane.in_flight is None
+                )
+            return min(times, default=None)
 
     @property
     def seeking(self) -> bool:

@@ -35,7 +35,9 @@ __all__ = ["CoroutineRunner"]
 class CoroutineRunner:
     """The event loop thread shared by every async consumer of an app."""
 
-    def __init__(self, jobs: JobsQueue) -> None:
+    def __init__(self, jobs: JobsQueue, *, thread: bool = True) -> None:
+        """``thread=False``: no loop thread; the owner runs the loop on its own thread with
+        :meth:`run_until_idle` (``parafka.testing``'s synchronous driver)."""
         self._jobs = jobs
         jobs.runner = self
         # Guards _running: written on the loop thread, read by the watchdog thread.
@@ -49,7 +51,9 @@ class CoroutineRunner:
         self._tasks: set[asyncio.Task[None]] = set()  # loop thread only: keeps tasks alive
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="parafka-asyncio", daemon=True)
-        self._thread.start()
+        self._threaded = thread
+        if thread:
+            self._thread.start()
 
     def submit(self, job: ConsumeJob, consumer: Consumer, batch: Messages) -> None:
         """Start ``consumer.consume(batch)`` on the loop (any thread; returns at once)."""
@@ -63,8 +67,23 @@ class CoroutineRunner:
     def stop(self, timeout: float = 1.0) -> None:
         """Stop the loop; coroutines still awaiting are abandoned (they hung past shutdown)."""
         self._stopped = True
+        if not self._threaded:
+            self._finish(self._loop)
+            return
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout)
+
+    def run_until_idle(self) -> None:
+        """Without the loop thread: run the loop on the calling thread until every submitted
+        ``consume()`` coroutine has finished, those submitted meanwhile included."""
+        if self._threaded:
+            raise RuntimeError("run_until_idle() drives a runner made with thread=False")
+        loop = self._loop
+        while True:
+            loop.run_until_complete(asyncio.sleep(0))  # starts what was submitted
+            if not self._tasks:
+                return
+            loop.run_until_complete(asyncio.wait(set(self._tasks)))
 
     def running(self) -> list[Running]:
         """The ``consume()`` coroutines awaiting now, with where they wait (any thread)."""
@@ -147,10 +166,14 @@ class CoroutineRunner:
         try:
             loop.run_forever()
         finally:
-            # Coroutines still awaiting hung past the shutdown: cancel them (bounded), close.
-            pending = asyncio.all_tasks(loop)
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.wait(pending, timeout=1.0))
-            loop.close()
+            self._finish(loop)
+
+    @staticmethod
+    def _finish(loop: asyncio.AbstractEventLoop) -> None:
+        """Coroutines still awaiting hung past the shutdown: cancel them (bounded), close."""
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending, timeout=1.0))
+        loop.close()

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from parafka.consumer import Consumer
     from parafka.messages import Messages
     from parafka.processing.jobs import ConsumeJob
-    from parafka.producing import SharedProducer
+    from parafka.producing import Sender
     from parafka.routing import Route
 
 __all__ = ["ConsumerMisdeclared", "Executor", "Hook"]
@@ -54,7 +54,7 @@ class Executor:
         lanes: int,
         monitor: Monitor,
         on_critical: Callable[[BaseException], None],
-        producer: SharedProducer | None,
+        producer: Sender | None,
     ) -> None:
         self.route = route
         self.topic = route.topic
