@@ -33,11 +33,10 @@ class Ends(parafka.Consumer):
         Ends.calls.append("eofed")
 
 
-def test_eofed_waits_for_the_messages_of_the_same_fetch() -> None:
-    app = parafka.App(kafka=BOOT, log_events=False)
-    app.topic("t", Ends, deserializer=parafka.raw_deserializer)
+def _listener(app: parafka.App) -> Listener:
+    """The listener of the app's one subscription group, never started: the test drives it."""
     (group,) = app.subscription_groups()
-    listener = Listener(
+    return Listener(
         group,
         app.kafka,
         app.settings,
@@ -46,6 +45,12 @@ def test_eofed_waits_for_the_messages_of_the_same_fetch() -> None:
         lambda exc: None,
         thread_name="parafka-listener-test",
     )
+
+
+def test_eofed_waits_for_the_messages_of_the_same_fetch() -> None:
+    app = parafka.App(kafka=BOOT, log_events=False)
+    app.topic("t", Ends, deserializer=parafka.raw_deserializer)
+    listener = _listener(app)
     client: Any = listener._handle.client
     try:
         listener._rebalance.on_assign(client, [TopicPartition("t", 0)])
@@ -78,16 +83,7 @@ def test_a_partition_paused_for_back_pressure_wakes_the_listener_only_once_it_ma
     # with every partition paused, is woken only by the batch that drains the backlog to 1.
     app = parafka.App(kafka=BOOT, log_events=False, max_messages=2, max_backlog=3)
     app.topic("t", Quiet, deserializer=parafka.raw_deserializer)
-    (group,) = app.subscription_groups()
-    listener = Listener(
-        group,
-        app.kafka,
-        app.settings,
-        app.workers.jobs,
-        app.monitor,
-        lambda exc: None,
-        thread_name="parafka-listener-test",
-    )
+    listener = _listener(app)
     client: Any = listener._handle.client
     try:
         listener._rebalance.on_assign(client, [TopicPartition("t", 0)])
