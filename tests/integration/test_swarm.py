@@ -70,6 +70,15 @@ def _kill(pid: int) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
+def _ended(pid: int) -> bool:
+    """The process is gone, or a zombie (its new parent may not reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
 def node_pids(console: Path) -> dict[int, int]:
     """Node index -> pid of its latest process, from the supervisor's ``node.started`` lines."""
     pids: dict[int, int] = {}
@@ -299,3 +308,75 @@ def test_server_runs_only_the_included_consumer_group(
             process.kill()
     assert committed(kafka_bootstrap, shop, topic, 1) == {0: -1001}  # nothing committed
     assert f"group={shop}" not in console.read_text()
+
+
+def test_a_restarted_static_node_gets_its_partitions_back_without_a_rebalance(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic, group = new_topic(partitions=PARTITIONS), unique_name("g")
+    instance = unique_name("member")
+    out, console = tmp_path / "out.log", tmp_path / "console.log"
+    env = recording_env(
+        kafka_bootstrap,
+        topic,
+        group,
+        out=str(out),
+        instance_id=instance,
+        session_timeout_ms="30000",  # longer than the restart: the member is kept
+    )
+    with swarming(env, console, "--nodes", "2") as process:
+        _wait_for_two_members(kafka_bootstrap, group)
+        before = _members(kafka_bootstrap, group)
+        victim = node_pids(console)[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: node_pids(console)[0] != victim, 60, "node 0 to be replaced")
+        replacement = node_pids(console)[0]
+        wait_until(
+            lambda: f"A {replacement} " in out.read_text(), 60, "the replacement's assignment"
+        )
+        _produce(kafka_bootstrap, topic)
+        wait_until(lambda: all_processed(out), 120, "every message processed")
+        assert _members(kafka_bootstrap, group) == before
+        _stop(process, console)
+    assignments = [f for f in read_record(out) if f[0] == "A"]
+    # Three assignments in all: the two first nodes' and the replacement's (the same
+    # partitions); node 1 was never revoked and assigned again: no rebalance.
+    assert len(assignments) == 3, assignments
+    assert " ".join(assignments[-1][2:]) == str(sorted(before[f"{instance}-0"]))
+    assert committed(kafka_bootstrap, group, topic, PARTITIONS) == dict.fromkeys(
+        range(PARTITIONS), PER_PARTITION
+    )
+    no_violations(out)
+
+
+def test_nodes_stop_by_themselves_when_the_supervisor_is_killed(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic, group = new_topic(partitions=PARTITIONS), unique_name("g")
+    out, console = tmp_path / "out.log", tmp_path / "console.log"
+    env = recording_env(kafka_bootstrap, topic, group, out=str(out))
+    with swarming(env, console, "--nodes", "2") as process:
+        _wait_for_two_members(kafka_bootstrap, group)
+        _produce(kafka_bootstrap, topic)
+        wait_until(lambda: all_processed(out), 120, "every message processed")
+        nodes = node_pids(console)
+        process.kill()
+        process.wait(10)
+
+        def gone() -> bool:
+            return all(_ended(pid) for pid in nodes.values())
+
+        wait_until(gone, 60, "the orphaned nodes to stop")
+    text = console.read_text()
+    assert text.count("the swarm's supervisor is gone; stopping") == 2, text[-3000:]
+    assert text.count("app.stopped") == 2
+    assert text.count("app.stopped") == text.count("clean=True")
+    assert committed(kafka_bootstrap, group, topic, PARTITIONS) == dict.fromkeys(
+        range(PARTITIONS), PER_PARTITION
+    )
