@@ -231,3 +231,19 @@ def test_static_member_ids_are_derived_from_the_node_index() -> None:
 
 def test_an_app_that_is_not_running_is_not_healthy() -> None:
     assert _app().health() == "the app is new"
+
+
+def test_threads_in_the_supervisor_are_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    from parafka.swarm.swarm import _warn_about_threads
+
+    stop = threading.Event()
+    extra = threading.Thread(target=stop.wait, name="made-at-import")
+    extra.start()
+    try:
+        with caplog.at_level("WARNING", logger="parafka"):
+            _warn_about_threads()
+    finally:
+        stop.set()
+        extra.join()
+    assert "made-at-import" in caplog.text
+    assert "a Kafka client made before the fork does not work in the nodes" in caplog.text
