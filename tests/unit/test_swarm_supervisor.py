@@ -315,3 +315,27 @@ def test_sys_exit_in_a_node_is_its_exit_status(tmp_path: Path, code: object, sta
     result, supervisor, events = _supervise(target, nodes=1, until=_ready(tmp_path, 1))
     assert result == 0, supervisor.error
     assert events.named("node.exited")[0]["status"] == status
+
+
+def test_a_stop_while_a_hung_node_stops_does_not_signal_it_twice(tmp_path: Path) -> None:
+    """The hung node got SIGTERM already; a second would be "exit at once" for an app."""
+
+    def target(context: NodeContext) -> int:
+        terms: list[int] = []
+        signal.signal(signal.SIGTERM, lambda *_: terms.append(1))
+        (tmp_path / f"silent-{os.getpid()}").touch()
+        while not terms:  # silent until the supervisor's SIGTERM ...
+            time.sleep(0.01)
+        (tmp_path / f"stopping-{os.getpid()}").touch()
+        time.sleep(1.0)  # ... then a graceful stop that takes a while
+        return 2 if len(terms) > 1 else 0
+
+    status, supervisor, events = _supervise(
+        target,
+        nodes=1,
+        report_timeout=0.3,
+        until=_ready(tmp_path, 1, name="stopping"),
+    )
+    assert status == 0, supervisor.error
+    assert len(events.named("node.hung")) == 1
+    assert [e["status"] for e in events.named("node.exited")] == [0]

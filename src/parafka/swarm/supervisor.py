@@ -235,6 +235,8 @@ class Supervisor:
         self._stop_deadline = time.monotonic() + self._stop_timeout
         for slot in self._slots:
             slot.restart_at = None
+            if slot.hung:  # already sent SIGTERM: a second one would make it exit at once
+                continue
             self._signal(slot, signal.SIGTERM)
             self._signal(slot, signal.SIGCONT)  # a stopped (SIGSTOP) node must see it
 
