@@ -215,15 +215,11 @@ class Member:
 
     def signal_node(self, pid: int, sig: Signals) -> bool:
         """Send ``sig`` to node ``pid`` if it is a child of this member's supervisor; False if
-        it is not (gone already).
-
-        Exact despite pid reuse: the pidfd is opened first, so if the supervisor's child with
-        that pid is not the process the pidfd names, that process has exited and the signal
-        fails rather than reach another one."""
-        pidfd = self._pidfd(pid)
+        it is not (gone already). Through a pidfd (:meth:`open_node`): exact despite pid
+        reuse."""
+        pidfd = self.open_node(pid)
         if pidfd is None:
             return False
-        self.signalled.add(pid)
         try:
             signal.pidfd_send_signal(pidfd, sig)
         except ProcessLookupError:
@@ -232,9 +228,19 @@ class Member:
             os.close(pidfd)
         return True
 
+    def open_node(self, pid: int) -> int | None:
+        """A pidfd of node ``pid`` to signal it through (the caller closes it), or None if
+        ``pid`` is not a child of this member's supervisor; the pid counts as signalled.
+
+        Opened first and checked after, so it cannot name a process that took over a reused
+        pid; and it keeps naming that node when the node is no longer the supervisor's child
+        (a SIGSTOP can always be followed by its SIGCONT)."""
+        pidfd = self._pidfd(pid)
+        if pidfd is not None:
+            self.signalled.add(pid)
+        return pidfd
+
     def _pidfd(self, pid: int) -> int | None:
-        """A pidfd of the supervisor's child ``pid``, or None if ``pid`` is not one: opened
-        first and checked after, so it cannot name a process that took over a reused pid."""
         try:
             pidfd = os.pidfd_open(pid)
         except ProcessLookupError:

@@ -7,6 +7,8 @@ member and broker it signals was started by this run.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -291,19 +293,29 @@ def node_hang(run: Run) -> None:
         if picked is None:
             continue
         member, index, pid = picked
+        pidfd = member.open_node(pid)
+        if pidfd is None:
+            continue
         start = time.monotonic_ns()
-        if not member.signal_node(pid, signal.SIGSTOP):
-            continue
-        if _await_event(run, member, _HUNG_TIMEOUT, _first("node.hung", pid)) is None:
-            run.problems.append(
-                f"{member.name} node {index} (pid {pid}) SIGSTOPped, not found hung within "
-                f"{_HUNG_TIMEOUT:.0f} s"
-            )
-            member.signal_node(pid, signal.SIGCONT)
-            continue
-        if not _await_replacement(run, member, index, pid, "SIGSTOP"):
-            continue
-        run.record("node SIGSTOP (hung, replaced)", start, time.monotonic_ns())
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGSTOP)
+            if _await_event(run, member, _HUNG_TIMEOUT, _first("node.hung", pid)) is None:
+                run.problems.append(
+                    f"{member.name} node {index} (pid {pid}) SIGSTOPped, not found hung within "
+                    f"{_HUNG_TIMEOUT:.0f} s"
+                )
+                continue
+            if not _await_replacement(run, member, index, pid, "SIGSTOP"):
+                continue
+            run.record("node SIGSTOP (hung, replaced)", start, time.monotonic_ns())
+        except ProcessLookupError:
+            continue  # exited before the SIGSTOP
+        finally:
+            # The fault is bounded whatever happened: never a node left stopped (when the
+            # supervisor did its part, the process is gone and this does nothing).
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGCONT)
+            os.close(pidfd)
         exited = _first("node.exited", pid)(member.node_events())
         status = exited.fields.get("status") if exited else None
         if status != "0":
