@@ -1,11 +1,20 @@
-"""The consumer app of the chaos runs: ``parafka server chaos.app:app``, one process per member.
+"""The consumer app of the chaos runs: ``parafka server chaos.app:app``, one process per member,
+or ``parafka swarm chaos.app:app --nodes N`` (``chaos.nodes``), N forked processes per member.
 
 Configured by environment variables (``CHAOS_*``, set by ``chaos.runner``). Each processed
-message appends a ``P`` line to ``CHAOS_LOG`` before ``consume()`` returns, and the event bus
-adds the offsets parafka stores (``S``) and commits (``C``), dead letters (``D``) and
+message appends a ``P`` line to the process's log before ``consume()`` returns, and the event
+bus adds the offsets parafka stores (``S``) and commits (``C``), dead letters (``D``) and
 rebalances (``G``) — the format is in ``chaos.records``. Lines are written with one
 ``os.write`` each on an ``O_APPEND`` descriptor under ``_lock``, the time taken under the lock,
 so the file order is the time order.
+
+The log is ``CHAOS_LOG`` for ``parafka server``; a swarm node writes a file of its own
+(``chaos.records.process_log_path``). The descriptor is opened at the first line a process
+writes, not at import: the swarm's supervisor imports this module and then forks the nodes,
+which would otherwise all inherit one descriptor — one file, their lines interleaved, a line
+torn by a SIGKILLed node followed by another node's line — and ``_lock``, which is per process,
+would not order them. After a fork the child forgets the parent's descriptor
+(``os.register_at_fork``).
 
 Threads: ``consume()`` runs on parafka's worker threads, the subscribers on the listener
 (offsets, rebalances) or a worker (dead letters). ``_lock`` guards the log and ``_attempts``.
@@ -43,6 +52,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import multiprocessing
 import os
 import signal
 import threading
@@ -52,7 +62,7 @@ from types import FrameType
 from typing import Any
 
 import parafka
-from chaos.records import EntryTag, entry_line
+from chaos.records import EntryTag, entry_line, process_log_path
 
 _env = os.environ
 _SEED = int(_env.get("CHAOS_SEED", "0"))
@@ -66,7 +76,8 @@ _SEEK_P = float(_env.get("CHAOS_SEEK_P", "0"))
 _VP = int(_env.get("CHAOS_VP", "0"))
 _DLQ = _env.get("CHAOS_DLQ") or None
 
-_log_fd = os.open(_env["CHAOS_LOG"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+#: This process's log descriptor, -1 until its first line (see the module docstring).
+_log_fd = -1
 _lock = threading.Lock()
 #: (partition, offset) -> runs in this process, for messages not finished yet.
 _attempts: dict[tuple[int, int], int] = {}
@@ -80,9 +91,32 @@ class InjectedError(Exception):
     """Raised on purpose by the handler (random exceptions, poison messages)."""
 
 
+def _log() -> int:
+    """This process's log descriptor, opened at the first call (with ``_lock`` held)."""
+    global _log_fd
+    if _log_fd < 0:
+        name = multiprocessing.current_process().name
+        path = process_log_path(_env["CHAOS_LOG"], name, os.getpid())
+        _log_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    return _log_fd
+
+
+def _after_fork() -> None:
+    """In a forked child (one thread): the parent's descriptor is not this process's log, and
+    a lock some other thread of the parent held at the fork would never be released here."""
+    global _log_fd, _lock
+    if _log_fd >= 0:
+        os.close(_log_fd)
+    _log_fd = -1
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
 def _write(tag: EntryTag, partition: int, offset: int) -> None:
     with _lock:
-        os.write(_log_fd, entry_line(tag, time.monotonic_ns(), partition, offset).encode())
+        os.write(_log(), entry_line(tag, time.monotonic_ns(), partition, offset).encode())
 
 
 def _chance(*parts: object) -> float:
@@ -188,7 +222,7 @@ def _rebalanced(event: parafka.Event) -> None:
     what = event.name.split(".")[1]
     partitions = ",".join(str(p) for _, p in sorted(event["partitions"])) or "-"
     with _lock:
-        os.write(_log_fd, f"G {time.monotonic_ns()} {what} {partitions}\n".encode())
+        os.write(_log(), f"G {time.monotonic_ns()} {what} {partitions}\n".encode())
 
 
 def _hang(_signum: int, _frame: FrameType | None) -> None:

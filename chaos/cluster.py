@@ -2,7 +2,8 @@
 
 Threads: everything here is driven by the runner's thread. Only processes this module started
 are ever signalled: the broker by the pid its own ``LocalBroker`` recorded (and checked to be
-alive and ours), members by their ``Popen``.
+alive and ours), members by their ``Popen``, a swarm member's nodes by a pid that is a child of
+that member's supervisor at the moment of the signal (``/proc/<pid>/task/<pid>/children``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from signal import Signals
 
 from chaos.backlog import BROKER_SETTINGS
+from chaos.nodes import NodeEvent, SwarmOptions, parse_node_events, running_nodes
 from parafka.broker import BrokerInfo, LocalBroker
 
 __all__ = ["Broker", "Member", "rss_bytes"]
@@ -77,15 +80,19 @@ class Broker:
 
 @dataclass
 class Member:
-    """One consumer process (``parafka server chaos.app:app``) in a slot; restarts get new
-    incarnations, each with its own log file."""
+    """One consumer process (``parafka server chaos.app:app``) in a slot, or with ``swarm`` a
+    supervisor (``parafka swarm chaos.app:app``) and its nodes; restarts get new incarnations,
+    each with its own log file (one per node in a swarm) and output file."""
 
     slot: int
     directory: Path
     env: dict[str, str]
+    swarm: SwarmOptions | None = None
     incarnation: int = 0
     process: subprocess.Popen[bytes] | None = None
     exits: list[int] = field(default_factory=list)
+    #: Node pids this member's fault loops signalled (their exits are not a surprise).
+    signalled: set[int] = field(default_factory=set)
 
     @property
     def name(self) -> str:
@@ -95,13 +102,24 @@ class Member:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    @property
+    def output(self) -> Path:
+        """This incarnation's stdout and stderr (a swarm's nodes write there too)."""
+        return self.directory / f"{self.name}.out"
+
+    def command(self) -> list[str]:
+        cli = [sys.executable, "-m", "parafka.cli"]
+        if self.swarm is None:
+            return [*cli, "server", "chaos.app:app"]
+        return [*cli, "swarm", "chaos.app:app", *self.swarm.args()]
+
     def start(self) -> None:
         assert not self.alive
         self.incarnation += 1
         log = self.directory / f"{self.name}.log"
-        with (self.directory / f"{self.name}.out").open("ab") as out:
+        with self.output.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "parafka.cli", "server", "chaos.app:app"],
+                self.command(),
                 cwd=ROOT,
                 env={**os.environ, **self.env, "CHAOS_LOG": str(log)},
                 stdout=out,
@@ -126,9 +144,19 @@ class Member:
         return code
 
     def kill(self) -> None:
-        if self.alive:
-            self.signal(signal.SIGKILL)
-            self.wait(10.0)
+        """SIGKILL the member; a swarm's nodes too (in process groups of their own, they would
+        otherwise run on until they notice that their supervisor is gone)."""
+        if not self.alive:
+            return
+        nodes = [self._pidfd(pid) for pid in self._children()]  # while they are its children
+        self.signal(signal.SIGKILL)
+        self.wait(10.0)
+        for pidfd in nodes:
+            if pidfd is None:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            os.close(pidfd)
 
     def stop(self, timeout: float) -> int | None:
         """SIGTERM and wait; after ``timeout``, SIGTTIN (parafka writes every thread's stack to
@@ -144,24 +172,95 @@ class Member:
         return code
 
     def logged(self, tag: str) -> bool:
-        """True when this incarnation's log has a line starting with ``tag``."""
+        """True when this incarnation's logs have a line starting with ``tag``."""
         return self.count(tag) > 0
 
+    def logs(self) -> list[Path]:
+        """This incarnation's log files (one per swarm node, ``chaos.records.process_log_path``)."""
+        own, nodes = f"{self.name}.log", f"{self.name}.node-*.log"
+        return sorted([*self.directory.glob(own), *self.directory.glob(nodes)])
+
     def count(self, tag: str) -> int:
-        """How many lines of this incarnation's log start with ``tag``."""
-        path = self.directory / f"{self.name}.log"
-        if not path.exists():
-            return 0
-        return sum(1 for line in path.read_text().splitlines() if line.startswith(tag + " "))
+        """How many lines of this incarnation's logs start with ``tag``."""
+        return sum(
+            1
+            for path in self.logs()
+            for line in path.read_text().splitlines()
+            if line.startswith(tag + " ")
+        )
 
     def joined(self, timeout: float) -> bool:
-        """Wait (bounded) until this incarnation logged its first rebalance (``G``) line."""
+        """Wait (bounded) until this incarnation logged its first rebalance (``G``) line (in a
+        swarm: any node's)."""
         deadline = time.monotonic() + timeout
         while not self.logged("G"):
             if time.monotonic() > deadline or not self.alive:
                 return False
             time.sleep(0.1)
         return True
+
+    # -- swarm members ---------------------------------------------------------------------
+
+    def node_events(self) -> list[NodeEvent]:
+        """The supervisor's node events of this incarnation so far, in order."""
+        if self.swarm is None or not self.output.exists():
+            return []
+        return parse_node_events(self.output.read_text(errors="replace"))
+
+    def nodes(self) -> dict[int, int]:
+        """Node index -> pid of this incarnation's running nodes: started according to the
+        supervisor's output, and its children now."""
+        children = self._children()
+        return {i: pid for i, pid in running_nodes(self.node_events()).items() if pid in children}
+
+    def signal_node(self, pid: int, sig: Signals) -> bool:
+        """Send ``sig`` to node ``pid`` if it is a child of this member's supervisor; False if
+        it is not (gone already). Through a pidfd (:meth:`open_node`): exact despite pid
+        reuse."""
+        pidfd = self.open_node(pid)
+        if pidfd is None:
+            return False
+        try:
+            signal.pidfd_send_signal(pidfd, sig)
+        except ProcessLookupError:
+            return False
+        finally:
+            os.close(pidfd)
+        return True
+
+    def open_node(self, pid: int) -> int | None:
+        """A pidfd of node ``pid`` to signal it through (the caller closes it), or None if
+        ``pid`` is not a child of this member's supervisor; the pid counts as signalled.
+
+        Opened first and checked after, so it cannot name a process that took over a reused
+        pid; and it keeps naming that node when the node is no longer the supervisor's child
+        (a SIGSTOP can always be followed by its SIGCONT)."""
+        pidfd = self._pidfd(pid)
+        if pidfd is not None:
+            self.signalled.add(pid)
+        return pidfd
+
+    def _pidfd(self, pid: int) -> int | None:
+        try:
+            pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return None
+        if pid not in self._children():
+            os.close(pidfd)
+            return None
+        return pidfd
+
+    def _children(self) -> set[int]:
+        """The pids of the supervisor's children (its nodes); empty for a ``parafka server``."""
+        if self.swarm is None or not self.alive:
+            return set()
+        assert self.process is not None
+        pid = self.process.pid
+        try:
+            text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        except OSError:
+            return set()
+        return {int(child) for child in text.split()}
 
     def rss(self) -> int | None:
         return rss_bytes(self.process.pid) if self.alive and self.process else None

@@ -7,6 +7,8 @@ member and broker it signals was started by this run.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import time
 from collections.abc import Callable
@@ -20,12 +22,18 @@ from confluent_kafka import (
 from confluent_kafka.admin import AdminClient
 
 from chaos.cluster import Member
+from chaos.nodes import NodeEvent, SwarmOptions, replacement
 from chaos.runner import PARTITIONS, Run, Scenario
 from parafka.testing import retry_transient
 
 __all__ = ["SCENARIOS", "by_name"]
 
 _MARGIN = 4.0  # no new fault starts this close to the end of the fault window
+#: Bound of the wait for a swarm's supervisor to find a SIGSTOPped node hung (its report
+#: timeout is 4 or 9 s) and to replace a node that exited (a hung node's graceful stop, at most the
+#: supervisor's kill timeout of 25 s, plus a restart back-off of at most 30 s).
+_HUNG_TIMEOUT = 30.0
+_REPLACE_TIMEOUT = 90.0
 
 
 def _pause(run: Run, low: float, high: float) -> None:
@@ -216,6 +224,107 @@ def _committed(run: Run) -> list[TopicPartition]:
         consumer.close()
 
 
+def _pick_node(run: Run) -> tuple[Member, int, int] | None:
+    """A random running node (seeded) of a random swarm member: (member, index, pid)."""
+    member = _pick(run)
+    if member is None:
+        return None
+    nodes = member.nodes()
+    if not nodes:
+        return None
+    index = sorted(nodes)[run.random.randrange(len(nodes))]
+    return member, index, nodes[index]
+
+
+def _first(name: str, pid: int) -> Callable[[list[NodeEvent]], NodeEvent | None]:
+    """Finds the first event ``name`` of process ``pid``."""
+    return lambda events: next((e for e in events if e.name == name and e.pid == pid), None)
+
+
+def _await_event(
+    run: Run, member: Member, timeout: float, found: Callable[[list[NodeEvent]], NodeEvent | None]
+) -> NodeEvent | None:
+    """Poll ``member``'s node events (checking the members meanwhile, not bounded by the
+    fault window) until ``found`` returns one; None after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        event = found(member.node_events())
+        if event is not None or time.monotonic() > deadline or not member.alive:
+            return event
+        run.watch()
+        time.sleep(0.2)
+
+
+def _await_replacement(run: Run, member: Member, index: int, pid: int, what: str) -> bool:
+    """Wait until the supervisor replaced node ``index`` (process ``pid``); a problem if not."""
+    if _await_event(run, member, _REPLACE_TIMEOUT, lambda e: replacement(e, index, pid)):
+        return True
+    run.problems.append(
+        f"{member.name} node {index} (pid {pid}) was not replaced within "
+        f"{_REPLACE_TIMEOUT:.0f} s after {what}"
+    )
+    return False
+
+
+def node_kill(run: Run) -> None:
+    """SIGKILL a random node of a swarm member; its supervisor must replace it. The fault ends
+    when the replacement is seen (``node.restarted`` in the supervisor's output)."""
+    while run.time_left() > _MARGIN:
+        _pause(run, 2.0, 4.0)
+        picked = _pick_node(run)
+        if picked is None:
+            continue
+        member, index, pid = picked
+        start = time.monotonic_ns()
+        if not member.signal_node(pid, signal.SIGKILL):
+            continue
+        if _await_replacement(run, member, index, pid, "SIGKILL"):
+            run.record("node SIGKILL (replaced)", start, time.monotonic_ns())
+
+
+def node_hang(run: Run) -> None:
+    """SIGSTOP a random node of a swarm member: it stops reporting; its supervisor must find it
+    hung (``node.hung``), SIGTERM + SIGCONT it, and replace it. The node, continued, must stop
+    gracefully (exit 0), not need the supervisor's SIGKILL. The fault ends when the replacement
+    is seen."""
+    while run.time_left() > _MARGIN:
+        _pause(run, 2.0, 4.0)
+        picked = _pick_node(run)
+        if picked is None:
+            continue
+        member, index, pid = picked
+        pidfd = member.open_node(pid)
+        if pidfd is None:
+            continue
+        start = time.monotonic_ns()
+        try:
+            signal.pidfd_send_signal(pidfd, signal.SIGSTOP)
+            if _await_event(run, member, _HUNG_TIMEOUT, _first("node.hung", pid)) is None:
+                run.problems.append(
+                    f"{member.name} node {index} (pid {pid}) SIGSTOPped, not found hung within "
+                    f"{_HUNG_TIMEOUT:.0f} s"
+                )
+                continue
+            if not _await_replacement(run, member, index, pid, "SIGSTOP"):
+                continue
+            run.record("node SIGSTOP (hung, replaced)", start, time.monotonic_ns())
+        except ProcessLookupError:
+            continue  # exited before the SIGSTOP
+        finally:
+            # The fault is bounded whatever happened: never a node left stopped (when the
+            # supervisor did its part, the process is gone and this does nothing).
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(pidfd, signal.SIGCONT)
+            os.close(pidfd)
+        exited = _first("node.exited", pid)(member.node_events())
+        status = exited.fields.get("status") if exited else None
+        if status != "0":
+            run.problems.append(
+                f"{member.name} node {index} (pid {pid}), hung and continued, did not stop "
+                f"gracefully: status {status}"
+            )
+
+
 def offset_reset(run: Run) -> None:
     """Stop every member (the group must be empty), move the group's committed offsets back
     through the admin API, start the members again: a replay, never a skip."""
@@ -363,6 +472,37 @@ def _scenarios() -> list[Scenario]:
             "offset-reset",
             "group offsets moved back (admin API, stale metadata on some)",
             offset_reset,
+        ),
+        # Swarm members (issue 17): one member, `parafka swarm` with 3 nodes; its supervisor must
+        # replace a node killed or hung (chaos.nodes).
+        Scenario(
+            "node-kill",
+            "SIGKILL of a swarm node (the supervisor replaces it)",
+            node_kill,
+            members=1,
+            swarm=SwarmOptions(),
+            node_effects=("node.killed", "node.restarted"),
+        ),
+        Scenario(
+            "node-hang",
+            "SIGSTOP of a swarm node (found hung, SIGTERM + SIGCONT, replaced; lanes)",
+            node_hang,
+            members=1,
+            vp=4,
+            swarm=SwarmOptions(),
+            node_effects=("node.hung", "node.hung_exited", "node.restarted"),
+        ),
+        # On demand: a report timeout (9 s) past the session timeout (6 s), so the frozen node
+        # is out of the group before the supervisor continues it: a zombie that wakes up with
+        # a batch in hand and partitions that are someone else's.
+        Scenario(
+            "node-hang-evicted",
+            "SIGSTOP of a swarm node past the session timeout (evicted, then replaced)",
+            node_hang,
+            members=1,
+            swarm=SwarmOptions(report_timeout=9.0),
+            node_effects=("node.hung", "node.hung_exited", "node.restarted"),
+            ci=False,
         ),
         Scenario(
             "vp-pause-seek",

@@ -12,7 +12,7 @@ Ledger (written by the producer, one line per message the broker acknowledged)::
 read_committed consumer must never see it. A committed transaction's messages are written with
 the time of the commit, when they became visible.)
 
-Consumer log (one file per consumer process)::
+Consumer log (one file per consumer process: :func:`process_log_path`)::
 
     P <t> <partition> <offset>        the handler finished this message
     D <t> <partition> <offset>        parafka dead-lettered it (broker acknowledged the DLQ copy)
@@ -44,6 +44,7 @@ __all__ = [
     "entry_line",
     "parse_ledger",
     "parse_log",
+    "process_log_path",
 ]
 
 Kind = Literal["ok", "poison", "malformed", "aborted"]
@@ -96,6 +97,20 @@ def acked_line(record: Acked) -> str:
 
 def entry_line(tag: EntryTag, t: int, partition: int, offset: int) -> str:
     return f"{tag} {t} {partition} {offset}\n"
+
+
+def process_log_path(base: str, process_name: str, pid: int) -> str:
+    """The log file of one consumer process, from the member's ``CHAOS_LOG`` (``base``).
+
+    A ``parafka server`` member is one process: ``base`` itself. A swarm member's nodes are
+    forked from one supervisor and share its environment; each (process name ``node-<i>``,
+    set by parafka in the node) writes ``<base without .log>.node-<i>.<pid>.log`` of its own,
+    so a node killed in the middle of a line tears only its own last line, and each file stays
+    in the time order of one process."""
+    if not process_name.startswith("node-"):
+        return base
+    stem = base.removesuffix(".log")
+    return f"{stem}.{process_name}.{pid}.log"
 
 
 def _complete_lines(text: str) -> tuple[list[str], bool]:

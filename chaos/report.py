@@ -53,6 +53,10 @@ def summarize(results: Sequence[RunResult]) -> list[dict[str, Any]]:
                     tag: sum(r.report.injected.get(tag, 0) for r in runs)
                     for tag in sorted({t for r in runs for t in r.report.injected})
                 },
+                "nodes": {
+                    name: sum(r.nodes.get(name, 0) for r in runs)
+                    for name in sorted({n for r in runs for n in r.nodes})
+                },
                 "final_equal_end": all(not r.report.final_mismatches for r in runs),
                 "recovery_max_s": round(max(recoveries), 1) if recoveries else None,
                 "problems": sum(len(r.problems) for r in runs),

@@ -10,7 +10,9 @@ the members and the producer; for ``duration`` seconds the scenario's fault loop
 records each (:class:`~chaos.checker.Fault`); stop the producer (every message acknowledged or
 failed), bring every member slot back, wait (bounded) until the group's committed offsets reach
 the end offsets, stop the members with SIGTERM (each must exit 0), then read the committed and
-end offsets and check the ledger and logs.
+end offsets and check the ledger and logs. A member may be a swarm (``Scenario.swarm``,
+``chaos.nodes``): then its supervisors' node events are checked too (no node exits that the
+harness did not cause; the scenario's ``node_effects`` happened once per fault).
 
 An exception of the harness itself in any phase (setup, faults, drain, stop, check) does not
 escape: it is recorded in :attr:`RunResult.harness_errors` with its phase (the traceback in the
@@ -33,6 +35,13 @@ from chaos.backlog import TOPIC_CONFIG, CompactedBacklog
 from chaos.checker import Fault, Report, check
 from chaos.cluster import Broker, Member
 from chaos.ledger import LedgerProducer
+from chaos.nodes import (
+    NodeCount,
+    SwarmOptions,
+    count_events,
+    parse_node_events,
+    unexpected_exits,
+)
 from chaos.records import parse_ledger, parse_log
 from parafka.testing import committed_offsets, create_topic, end_offsets
 
@@ -82,6 +91,11 @@ class Scenario:
     broker_faults: bool = False
     #: Part of the CI run (tests/integration/test_chaos.py); the others only run on demand.
     ci: bool = True
+    #: Each member is ``parafka swarm`` with these options instead of ``parafka server``.
+    swarm: SwarmOptions | None = None
+    #: Supervisor events each fault must cause (at least one per recorded fault, and at least
+    #: one in all): proof that the fault had its effect, e.g. ``node.restarted``.
+    node_effects: tuple[NodeCount, ...] = ()
 
     @property
     def dead_letters(self) -> bool:
@@ -103,6 +117,8 @@ class RunResult:
     rss: list[tuple[float, str, int]]
     #: Exceptions of the harness itself, ``"<phase>: <type>: <message>"``: the run failed.
     harness_errors: list[str] = field(default_factory=list)
+    #: Swarm members: the supervisors' node events by name (``chaos.nodes.count_events``).
+    nodes: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -139,6 +155,7 @@ class RunResult:
             "faults": [{"name": f.name, "start_ns": f.start, "end_ns": f.end} for f in self.faults],
             "problems": self.problems,
             "harness_errors": self.harness_errors,
+            "nodes": self.nodes,
             "producer": self.producer,
             "rss": self.rss,
         }
@@ -207,7 +224,9 @@ class Run:
         self.faults.append(Fault(name, start, start if end is None else end))
 
     def add_member(self) -> Member:
-        member = Member(len(self.members), self.directory, self.member_env())
+        member = Member(
+            len(self.members), self.directory, self.member_env(), swarm=self.scenario.swarm
+        )
         self.members.append(member)
         member.start()
         return member
@@ -311,8 +330,11 @@ def run_scenario(
                     member.kill()
     run.phase = "check"
     report = Report()
+    nodes: dict[str, int] = {}
     try:
         report = _check(run, ledger_path)
+        if scenario.swarm is not None:
+            nodes = _check_nodes(run)
     except Exception as exc:
         run.harness_error(exc)
     return RunResult(
@@ -328,6 +350,7 @@ def run_scenario(
         producer=producer.describe() if producer is not None else {},
         rss=run.rss,
         harness_errors=run.harness_errors,
+        nodes=nodes,
     )
 
 
@@ -364,6 +387,28 @@ def _check(run: Run, ledger_path: Path) -> Report:
         faults=run.faults,
         per_key=run.scenario.vp > 0,
     )
+
+
+def _check_nodes(run: Run) -> dict[str, int]:
+    """The node events of every swarm member's incarnation, counted; a node exit the harness
+    did not cause, or a fault class short of its ``node_effects``, is a problem."""
+    signalled = set().union(*(m.signalled for m in run.members))
+    counts: dict[str, int] = {}
+    for path in sorted(run.directory.glob("member-*.out")):
+        events = parse_node_events(path.read_text(errors="replace"))
+        for name, count in count_events(events).items():
+            counts[name] = counts.get(name, 0) + count
+        for event in unexpected_exits(events, signalled):
+            fields = " ".join(f"{k}={v}" for k, v in event.fields.items())
+            run.problems.append(f"{path.stem}: a node exited on its own: {fields}")
+    wanted = max(1, len(run.faults))
+    for name in run.scenario.node_effects:
+        if counts.get(name, 0) < wanted:
+            run.problems.append(
+                f"{counts.get(name, 0)} {name} event(s) for {len(run.faults)} fault(s): "
+                "the fault did not have its effect"
+            )
+    return counts
 
 
 def _drain(run: Run) -> None:

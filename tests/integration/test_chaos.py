@@ -48,7 +48,12 @@ def test_fault_class_keeps_every_guarantee(chaos_runs: dict[str, RunResult], nam
     result = chaos_runs[name]
     report = result.report
     evidence = json.dumps(
-        {"examples": report.examples, "problems": result.problems, "faults": len(result.faults)},
+        {
+            "examples": report.examples,
+            "problems": result.problems,
+            "faults": len(result.faults),
+            "nodes": result.nodes,
+        },
         indent=1,
     )
     assert report.acked > 500, evidence
@@ -80,6 +85,8 @@ def test_fault_class_keeps_every_guarantee(chaos_runs: dict[str, RunResult], nam
             assert report.injected.get(tag, 0) > 0, evidence
     if scenario.inject.__name__ == "churn_during_slow_batch":
         assert report.injected.get("W", 0) > 0, evidence
+    for effect in scenario.node_effects:  # a swarm's supervisor replaced each node signalled
+        assert result.nodes.get(effect, 0) >= len(result.faults) > 0, evidence
 
 
 def test_a_harness_error_fails_its_run_only(chaos_runs: dict[str, RunResult]) -> None:
