@@ -25,7 +25,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from types import FrameType
 from typing import Any, ClassVar, Self
 
@@ -52,6 +52,7 @@ from parafka.processing.virtual import VirtualPartitions
 from parafka.processing.workers import WorkerPool
 from parafka.producing import SharedProducer
 from parafka.routing import ConsumerGroup, Route, SubscriptionGroup
+from parafka.selection import select_routes
 from parafka.topics import TopicConfig
 
 __all__ = ["App"]
@@ -132,6 +133,9 @@ class App:
         )
         #: The app's shared producer (created at start): dead letters and ``Consumer.produce``.
         self.producer: SharedProducer | None = None
+        #: Appended to every configured ``group.instance.id`` (``parafka swarm`` sets it to
+        #: ``-<node index>`` in each node, so a restarted node rejoins as the same member).
+        self._instance_suffix = ""
 
     @classmethod
     def from_env(
@@ -259,6 +263,28 @@ class App:
                 )
         self._routes.append(route)
 
+    def restrict(
+        self,
+        *,
+        include_groups: Collection[str] = (),
+        exclude_groups: Collection[str] = (),
+        include_topics: Collection[str] = (),
+        exclude_topics: Collection[str] = (),
+    ) -> None:
+        """Keep only some routes (``--include-consumer-groups`` and the like of ``parafka
+        server`` and ``swarm``): an empty include keeps every group or topic, an exclude
+        drops them. Names the app does not route, and a selection that leaves nothing, raise
+        :class:`ConfigurationError`. Before ``start()`` only."""
+        if self._state != "new":
+            raise ConfigurationError("routes can be restricted only before the app starts")
+        self._routes = select_routes(
+            self._routes,
+            include_groups=include_groups,
+            exclude_groups=exclude_groups,
+            include_topics=include_topics,
+            exclude_topics=exclude_topics,
+        )
+
     def subscription_groups(self) -> list[SubscriptionGroup]:
         """The connections the app will open: routes grouped by consumer group and settings."""
         grouped: dict[tuple[str, str], list[Route]] = {}
@@ -292,6 +318,8 @@ class App:
                     counts[group.group_id] = counts.get(group.group_id, 0) + 1
                     suffix = "" if counts[group.group_id] == 1 else f"-{counts[group.group_id]}"
                     instance = {**self.kafka, **group.kafka}.get("group.instance.id")
+                    if instance:
+                        instance = f"{instance}{suffix}{self._instance_suffix}"
                     listeners.append(
                         Listener(
                             group,
@@ -303,7 +331,7 @@ class App:
                             thread_name=f"parafka-listener-{group.group_id}{suffix}",
                             producer=self.producer,
                             # Static membership: each connection of a group needs its own id.
-                            instance_id=f"{instance}{suffix}" if instance and suffix else None,
+                            instance_id=instance or None,
                             runner=self._runner,
                             budget=self._budget,
                         )
@@ -374,13 +402,18 @@ class App:
         self._refuse_while_imported()
         self._install_signals()
         self.start()
+        status = self._serve()
+        if status:
+            sys.exit(status)
+
+    def _serve(self) -> int:
+        """After ``start()``: block until a stop is requested, stop, and return the exit
+        status: 0 clean, 1 after a critical error, 2 if jobs or a listener hung."""
         while not self._stop_requested.wait(0.2):
             pass
-        clean = self.stop()
-        if not clean:
-            sys.exit(2)
-        if self.critical_error is not None:
-            sys.exit(1)
+        if not self.stop():
+            return 2
+        return 1 if self.critical_error is not None else 0
 
     def _refuse_while_imported(self) -> None:
         if App._importing is not None:
@@ -439,6 +472,18 @@ class App:
         signal.signal(signal.SIGQUIT, handle)
         signal.signal(signal.SIGTTIN, lambda _signum, _frame: self.log_diagnostics())
         signal.signal(signal.SIGTSTP, lambda _signum, _frame: self.quiet())
+
+    def health(self, stall_after: float = 60.0) -> str | None:
+        """None while the app runs and every listener polls (the last turn less than
+        ``stall_after`` seconds ago); else the reason, e.g. ``"parafka-listener-shop has not
+        polled for 75.2 s"``. ``parafka swarm`` nodes report it to the supervisor. Any thread."""
+        if self._state != "running":
+            return f"the app is {self._state}"
+        if self.critical_error is not None:
+            return f"critical error: {type(self.critical_error).__name__}: {self.critical_error}"
+        now = time.monotonic()
+        reasons = [r for r in (lst.health(now, stall_after) for lst in self._listeners) if r]
+        return "; ".join(reasons) or None
 
     def diagnostics(self) -> str:
         """Every parafka thread's stack and the processing state, as text (any thread)."""

@@ -44,6 +44,12 @@ EventName = Literal[
     "rebalance.lost",
     "shutdown.hanging",
     "error.occurred",
+    "swarm.starting",
+    "swarm.stopped",
+    "node.started",
+    "node.exited",
+    "node.restarted",
+    "node.hung",
 ]
 
 #: Every event name, for validation and documentation.
@@ -123,12 +129,21 @@ class LoggingSubscriber:
             "consumer.retry",
             "consumer.paused",
             "dead_letter_queue.dispatched",
+            "swarm.starting",
+            "node.started",
+            "node.restarted",
         }
     )
 
+    #: Logged at WARNING: a node that exited while the swarm was not stopping, or hung; and a
+    #: swarm that stopped with an error.
+    _WARNING: frozenset[str] = frozenset({"node.exited", "node.hung", "swarm.stopped"})
+
     #: Every event it logs: subscribe it to these only (:meth:`attach`), so that events it
     #: would ignore, such as ``worker.processed`` once per batch, are not even built for it.
-    LOGGED: frozenset[str] = _INFO | {"error.occurred", "worker.slow", "shutdown.hanging"}
+    LOGGED: frozenset[str] = (
+        _INFO | _WARNING | {"error.occurred", "worker.slow", "shutdown.hanging"}
+    )
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._logger = logger or _log
@@ -162,6 +177,13 @@ class LoggingSubscriber:
                 "shutdown timed out; hanging: %s",
                 [*event.payload.get("jobs", ()), *event.payload.get("listeners", ())],
             )
+        elif event.name in self._WARNING:
+            payload = event.payload
+            quiet = (event.name == "node.exited" and payload.get("stopping")) or (
+                event.name == "swarm.stopped" and not payload.get("error")
+            )
+            level = logging.INFO if quiet else logging.WARNING
+            self._logger.log(level, "%s %s", event.name, _describe(payload))
         elif event.name in self._INFO:
             self._logger.info("%s %s", event.name, _describe(event.payload))
 

@@ -9,6 +9,7 @@ from parafka.cli.broker import broker
 from parafka.cli.demo import demo
 from parafka.cli.info import info
 from parafka.cli.server import server
+from parafka.cli.swarm import swarm
 from parafka.cli.topics import topics
 
 
@@ -21,5 +22,6 @@ def main() -> None:
 main.add_command(broker)
 main.add_command(demo)
 main.add_command(server)
+main.add_command(swarm)
 main.add_command(info)
 main.add_command(topics)

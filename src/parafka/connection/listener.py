@@ -105,6 +105,9 @@ class Listener:
         # auto.commit.interval.ms was checked when the app and its routes were configured.
         interval = commit_interval(config, f"consumer group {group.group_id!r}")
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
+        #: When the listener thread last began a turn (``time.monotonic``; written by the
+        #: listener thread, read racily by :meth:`health` from any thread).
+        self.last_turn = time.monotonic()
         # Listener-thread state: the assigned partitions' coordinators (written by the
         # rebalance callbacks; read by the loop, the committer and, racily, describe()).
         self._coordinators: dict[Key, Coordinator] = {}
@@ -152,6 +155,7 @@ class Listener:
     # -- called from other threads -------------------------------------------------------
 
     def start(self) -> None:
+        self.last_turn = time.monotonic()
         self._thread.start()
 
     def discard(self) -> None:
@@ -196,6 +200,15 @@ class Listener:
             f"{self._thread.name}: {len(coordinators)} partitions, {paused} paused, "
             f"{in_flight} jobs in flight, {backlog} messages in backlogs"
         )
+
+    def health(self, now: float, stall_after: float) -> str | None:
+        """None while the listener thread runs and turns; else why not (any thread)."""
+        if self.stopped.is_set() or not self._thread.is_alive():
+            return f"{self._thread.name} has ended"
+        stalled = now - self.last_turn
+        if stalled > stall_after:
+            return f"{self._thread.name} has not polled for {stalled:.1f} s"
+        return None
 
     def running_coroutines(self) -> list[str]:
         """Async batches still in flight (for the hang report, after the listener stopped)."""
@@ -248,7 +261,7 @@ class Listener:
         if self._quiet_requested.is_set() and not self._flow.held:
             self._go_quiet()
         self._serve_dirty()
-        now = time.monotonic()
+        now = self.last_turn = time.monotonic()
         if now >= self._next_commit:
             self._committer.commit_recorded(self._handle.client)
             self._next_commit = now + self._committer.interval

@@ -5,12 +5,17 @@ Configured by environment variables (``RECORDING_*``). Appends one line per proc
 so what is recorded was processed before its offset could be stored. A monitor subscriber
 checks every stored or committed offset against what this process processed since the
 partition was assigned, and records ``V`` lines for any offset ahead of unfinished work.
+
+Under ``parafka swarm`` the nodes share the output file: it is opened for appending and
+line-buffered, so each line is one ``write`` at the file's end, never interleaved with
+another node's.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
 
 import parafka
@@ -22,6 +27,7 @@ _hang = _env.get("RECORDING_HANG")  # "partition:offset" that blocks forever
 _processed: dict[int, set[int]] = {}
 _vp = int(_env.get("RECORDING_VP", "0"))
 _distribution: Any = _env.get("RECORDING_DISTRIBUTION")  # None: parafka's default
+_delay = float(_env.get("RECORDING_DELAY_MS", "0")) / 1000  # per message, before recording
 
 
 class Recording(parafka.Consumer):
@@ -29,6 +35,8 @@ class Recording(parafka.Consumer):
         for message in messages:
             if _hang == f"{message.partition}:{message.offset}":
                 threading.Event().wait()
+            if _delay:
+                time.sleep(_delay)
             with _lock:
                 _processed.setdefault(message.partition, set()).add(message.offset)
                 _out.write(f"P {message.partition} {message.offset} {os.getpid()}\n")
@@ -69,6 +77,8 @@ def _kafka() -> dict[str, Any]:
         kafka["partition.assignment.strategy"] = "cooperative-sticky"
     else:
         kafka["partition.assignment.strategy"] = "range"
+    if "RECORDING_INSTANCE_ID" in _env:  # static membership
+        kafka["group.instance.id"] = _env["RECORDING_INSTANCE_ID"]
     if "RECORDING_SESSION_TIMEOUT_MS" in _env and protocol != "consumer":
         # A killed member's partitions go back to the group once its session expires.
         kafka["session.timeout.ms"] = int(_env["RECORDING_SESSION_TIMEOUT_MS"])

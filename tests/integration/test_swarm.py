@@ -1,0 +1,382 @@
+"""``parafka swarm`` against the real broker: nodes share the partitions; a node killed
+(SIGKILL) or hung (SIGSTOP) is replaced and nothing is lost; SIGTERM ends cleanly with the
+offsets committed to the end; static members keep their ids per node index.
+
+The app is ``tests.integration.apps.recording`` (one ``P <partition> <offset> <pid>`` line per
+processed message, shared by the nodes; ``V`` lines for an offset stored ahead of unfinished
+work).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from parafka.testing import produce_messages
+
+from .helpers import ROOT, committed, read_record, recording_env, wait_until
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 4
+PER_PARTITION = 300
+
+
+@contextmanager
+def swarming(
+    env: dict[str, str], console: Path, *options: str
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``parafka swarm tests.integration.apps.recording:app`` for the block (killed, with its
+    nodes, if it still runs at the end)."""
+    with console.open("ab") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "parafka.cli",
+                "swarm",
+                "tests.integration.apps.recording:app",
+                "--node-report-interval",
+                "0.5",
+                *options,
+            ],
+            cwd=ROOT,
+            env={**os.environ, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            for pid in node_pids(console).values():
+                _kill(pid)
+            process.kill()
+            process.wait(10)
+
+
+def _kill(pid: int) -> None:
+    with suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+def _ended(pid: int) -> bool:
+    """The process is gone, or a zombie (its new parent may not reap it)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def node_pids(console: Path) -> dict[int, int]:
+    """Node index -> pid of its latest process, from the supervisor's ``node.started`` lines."""
+    pids: dict[int, int] = {}
+    for match in re.finditer(r"node\.started index=(\d+) pid=(\d+)", console.read_text()):
+        pids[int(match[1])] = int(match[2])
+    return pids
+
+
+def processed(out: Path) -> dict[int, list[tuple[int, int]]]:
+    """Partition -> [(offset, pid)] in the order recorded."""
+    seen: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for fields in read_record(out):
+        if fields[0] == "P":
+            seen[int(fields[1])].append((int(fields[2]), int(fields[3])))
+    return seen
+
+
+def all_processed(out: Path) -> bool:
+    seen = processed(out)
+    return all(
+        {offset for offset, _pid in seen.get(p, [])} == set(range(PER_PARTITION))
+        for p in range(PARTITIONS)
+    )
+
+
+def assert_in_order_per_process(out: Path) -> None:
+    """Each process handled each partition's offsets in increasing order (a replacement may
+    redo what its predecessor did not commit: at least once, never backwards in one run)."""
+    for partition, records in processed(out).items():
+        by_pid: dict[int, list[int]] = defaultdict(list)
+        for offset, pid in records:
+            by_pid[pid].append(offset)
+        for pid, offsets in by_pid.items():
+            runs = _assignment_runs(offsets)
+            for run in runs:
+                assert run == sorted(run), (partition, pid, run[:20])
+
+
+def _assignment_runs(offsets: list[int]) -> list[list[int]]:
+    """Split at a step back: a rebalance can hand a process the partition again from the
+    committed offset (replay), which starts a new increasing run."""
+    runs: list[list[int]] = [[]]
+    for offset in offsets:
+        if runs[-1] and offset <= runs[-1][-1]:
+            runs.append([])
+        runs[-1].append(offset)
+    return runs
+
+
+def no_violations(out: Path) -> None:
+    violations = [f for f in read_record(out) if f[0] == "V"]
+    assert not violations, violations[:5]
+
+
+def _produce(bootstrap: str, topic: str) -> None:
+    produce_messages(
+        bootstrap,
+        topic,
+        ((None, b"m", i % PARTITIONS) for i in range(PARTITIONS * PER_PARTITION)),
+    )
+
+
+def _stop(process: subprocess.Popen[bytes], console: Path) -> None:
+    process.send_signal(signal.SIGTERM)
+    code = process.wait(90)
+    assert code == 0, console.read_text()[-4000:]
+
+
+def test_nodes_share_the_partitions_and_sigterm_commits_to_the_end(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic, group = new_topic(partitions=PARTITIONS), unique_name("g")
+    instance = unique_name("member")
+    out, console = tmp_path / "out.log", tmp_path / "console.log"
+    env = recording_env(
+        kafka_bootstrap, topic, group, out=str(out), delay_ms="2", instance_id=instance
+    )
+    with swarming(env, console, "--nodes", "2") as process:
+        # The group settles with both nodes as static members, two partitions each ...
+        _wait_for_two_members(kafka_bootstrap, group)
+        assert sorted(_members(kafka_bootstrap, group)) == [f"{instance}-0", f"{instance}-1"]
+        # ... and both take work.
+        _produce(kafka_bootstrap, topic)
+        wait_until(lambda: all_processed(out), 120, "every message processed")
+        pids = {pid for records in processed(out).values() for _o, pid in records}
+        assert pids == set(node_pids(console).values())
+        _stop(process, console)
+    text = console.read_text()
+    assert text.count("node.exited") == 2
+    assert "stopping=True" in text
+    assert "node.restarted" not in text
+    assert committed(kafka_bootstrap, group, topic, PARTITIONS) == dict.fromkeys(
+        range(PARTITIONS), PER_PARTITION
+    )
+    assert_in_order_per_process(out)
+    no_violations(out)
+
+
+def _wait_for_two_members(bootstrap: str, group: str) -> None:
+    wait_until(
+        lambda: sorted(len(p) for p in _members(bootstrap, group).values()) == [2, 2],
+        60,
+        "both nodes to join the group with two partitions each",
+    )
+
+
+def _members(bootstrap: str, group: str) -> dict[str, list[int]]:
+    """Each member's ``group.instance.id`` (or member id) -> its assigned partitions, as the
+    broker describes the group."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    described = admin.describe_consumer_groups([group])[group].result(timeout=15)
+    return {
+        str(member.group_instance_id or member.member_id): [
+            tp.partition for tp in member.assignment.topic_partitions
+        ]
+        for member in described.members
+    }
+
+
+@pytest.mark.parametrize("fault", ["SIGKILL", "SIGSTOP"])
+def test_a_killed_or_hung_node_is_replaced_and_nothing_is_lost(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+    fault: str,
+) -> None:
+    topic, group = new_topic(partitions=PARTITIONS), unique_name("g")
+    out, console = tmp_path / "out.log", tmp_path / "console.log"
+    env = recording_env(
+        kafka_bootstrap,
+        topic,
+        group,
+        out=str(out),
+        delay_ms="10",  # about 6 s of work per node: the fault lands mid-stream
+        max_messages="5",
+        shutdown_timeout="10",
+        session_timeout_ms="6000",
+    )
+    with swarming(env, console, "--nodes", "2", "--node-report-timeout", "3") as process:
+        _wait_for_two_members(kafka_bootstrap, group)
+        _produce(kafka_bootstrap, topic)
+        victim = node_pids(console)[0]
+        wait_until(
+            lambda: any(pid == victim for r in processed(out).values() for _o, pid in r),
+            60,
+            "node 0 to process something",
+        )
+        os.kill(victim, getattr(signal, fault))
+        wait_until(lambda: node_pids(console)[0] != victim, 60, "node 0 to be replaced")
+        if fault == "SIGSTOP":
+            assert re.search(
+                rf"node\.hung index=0 pid={victim} .*reason=no report", console.read_text()
+            )
+        wait_until(lambda: all_processed(out), 120, "every message processed")
+        _stop(process, console)
+    text = console.read_text()
+    exited = re.search(rf"node\.exited index=0 pid={victim} status=(-?\d+)", text)
+    assert exited is not None, text[-4000:]
+    # SIGKILL: killed; SIGSTOP: the supervisor's SIGTERM + SIGCONT let it stop gracefully.
+    assert int(exited[1]) == (-signal.SIGKILL if fault == "SIGKILL" else 0)
+    assert "node.restarted index=0" in text
+    assert committed(kafka_bootstrap, group, topic, PARTITIONS) == dict.fromkeys(
+        range(PARTITIONS), PER_PARTITION
+    )
+    assert_in_order_per_process(out)
+    no_violations(out)
+
+
+def test_server_runs_only_the_included_consumer_group(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """One deployment, different groups in different processes: the selected group consumes,
+    the other is never joined."""
+    topic = new_topic(partitions=1)
+    produce_messages(kafka_bootstrap, topic, ((None, b"m", 0) for _ in range(10)))
+    (tmp_path / "twogroups.py").write_text(
+        "import os, parafka\n"
+        "class C(parafka.Consumer):\n"
+        "    def consume(self, messages):\n"
+        "        pass\n"
+        f"app = parafka.App(kafka={{'bootstrap.servers': {kafka_bootstrap!r}}}, "
+        f"group_id={unique_name('shop')!r})\n"
+        f"app.topic({topic!r}, C, deserializer=parafka.raw_deserializer)\n"
+        f"app.consumer_group({unique_name('audit')!r}).topic({topic!r}, C, "
+        "deserializer=parafka.raw_deserializer)\n"
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import twogroups  # type: ignore[import-not-found]
+
+        shop, audit = (route.group_id for route in twogroups.app.routes)
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("twogroups", None)
+    console = tmp_path / "console.log"
+    with console.open("ab") as log:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "parafka.cli",
+                "server",
+                "twogroups:app",
+                "--include-consumer-groups",
+                audit,
+            ],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until(
+            lambda: committed(kafka_bootstrap, audit, topic, 1) == {0: 10}, 60, "audit commits"
+        )
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 0, console.read_text()[-3000:]
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert committed(kafka_bootstrap, shop, topic, 1) == {0: -1001}  # nothing committed
+    assert f"group={shop}" not in console.read_text()
+
+
+def test_a_restarted_static_node_gets_its_partitions_back_without_a_rebalance(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic, group = new_topic(partitions=PARTITIONS), unique_name("g")
+    instance = unique_name("member")
+    out, console = tmp_path / "out.log", tmp_path / "console.log"
+    env = recording_env(
+        kafka_bootstrap,
+        topic,
+        group,
+        out=str(out),
+        instance_id=instance,
+        session_timeout_ms="30000",  # longer than the restart: the member is kept
+    )
+    with swarming(env, console, "--nodes", "2") as process:
+        _wait_for_two_members(kafka_bootstrap, group)
+        before = _members(kafka_bootstrap, group)
+        victim = node_pids(console)[0]
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: node_pids(console)[0] != victim, 60, "node 0 to be replaced")
+        replacement = node_pids(console)[0]
+        wait_until(
+            lambda: f"A {replacement} " in out.read_text(), 60, "the replacement's assignment"
+        )
+        _produce(kafka_bootstrap, topic)
+        wait_until(lambda: all_processed(out), 120, "every message processed")
+        assert _members(kafka_bootstrap, group) == before
+        _stop(process, console)
+    assignments = [f for f in read_record(out) if f[0] == "A"]
+    # Three assignments in all: the two first nodes' and the replacement's (the same
+    # partitions); node 1 was never revoked and assigned again: no rebalance.
+    assert len(assignments) == 3, assignments
+    assert " ".join(assignments[-1][2:]) == str(sorted(before[f"{instance}-0"]))
+    assert committed(kafka_bootstrap, group, topic, PARTITIONS) == dict.fromkeys(
+        range(PARTITIONS), PER_PARTITION
+    )
+    no_violations(out)
+
+
+def test_nodes_stop_by_themselves_when_the_supervisor_is_killed(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    topic, group = new_topic(partitions=PARTITIONS), unique_name("g")
+    out, console = tmp_path / "out.log", tmp_path / "console.log"
+    env = recording_env(kafka_bootstrap, topic, group, out=str(out))
+    with swarming(env, console, "--nodes", "2") as process:
+        _wait_for_two_members(kafka_bootstrap, group)
+        _produce(kafka_bootstrap, topic)
+        wait_until(lambda: all_processed(out), 120, "every message processed")
+        nodes = node_pids(console)
+        process.kill()
+        process.wait(10)
+
+        def gone() -> bool:
+            return all(_ended(pid) for pid in nodes.values())
+
+        wait_until(gone, 60, "the orphaned nodes to stop")
+    text = console.read_text()
+    assert text.count("the swarm's supervisor is gone; stopping") == 2, text[-3000:]
+    assert text.count("app.stopped") == 2
+    assert text.count("app.stopped") == text.count("clean=True")
+    assert committed(kafka_bootstrap, group, topic, PARTITIONS) == dict.fromkeys(
+        range(PARTITIONS), PER_PARTITION
+    )
