@@ -28,7 +28,10 @@ Every value starts with its partition's number and its place in the partition
 whether each partition's order held and how many messages it processed twice; after each run the
 group's committed offsets are read, and must reach the end of every partition for a contender
 that commits only processed offsets. Each row's ratio is its throughput over the one-process
-parafka row's in the same run. Runs on the benchmark's main thread.
+parafka row's in the same run. Throughput is timed as in every workload, from the first message
+that began to the last that ended, so a group join that keeps one process waiting counts; the
+note also gives the throughput from the moment every process had begun its first message.
+Runs on the benchmark's main thread.
 """
 
 from __future__ import annotations
@@ -218,6 +221,11 @@ def _entry(ctx: Context, workload: str, name: str, spec: Spec, iterations: int) 
     ]
     if outcome.redelivered:
         notes.append(f"{outcome.redelivered:,} processed twice")
+    if outcome.all_working_after_s is not None and outcome.all_working_throughput is not None:
+        notes.append(
+            f"all {processes} processes working after {outcome.all_working_after_s:.1f} s: "
+            f"{outcome.all_working_throughput:,.0f} msg/s from then"
+        )
     if not info.at_least_once:
         notes.append("commits unprocessed offsets")
     if outcome.processes > 1:

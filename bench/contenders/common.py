@@ -14,6 +14,7 @@ import json
 import sys
 import threading
 import time
+from array import array
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
@@ -204,6 +205,8 @@ class Recorder:
         self._latencies: list[float] = []
         self._order = KeyOrder() if spec.check_order else None
         self._deliveries: Deliveries | None = None  # messages processed elsewhere, if any
+        self._started_by: dict[int, float] = {}  # process id -> when its first message began
+        self._first_runs = array("d")  # when each message processed elsewhere first began
         self.first_started: float | None = None  # when the first message began processing
         # Latencies count for messages sent from here on (first record + the warm-up):
         self._counted_from: float | None = None
@@ -256,9 +259,14 @@ class Recorder:
         self.record_many(partition, 1, (value,))
 
     def record_elsewhere(
-        self, partition: int, sequenced: tuple[int, int] | None, began: float, ended: float
+        self,
+        partition: int,
+        sequenced: tuple[int, int] | None,
+        began: float,
+        ended: float,
+        process: int = 0,
     ) -> None:
-        """A message of ``partition`` was processed in another process from ``began`` to
+        """A message of ``partition`` was processed in process ``process`` from ``began`` to
         ``ended`` (monotonic: every process on the machine shares that clock). A sequenced
         message counts once however often it is reported (a redelivery); the order check and
         the redeliveries are in :meth:`outcome`. Called on the collector's thread."""
@@ -266,10 +274,14 @@ class Recorder:
         with self._lock:
             if self.first_started is None or began < self.first_started:
                 self.first_started = began
+            if began < self._started_by.get(process, began + 1.0):
+                self._started_by[process] = began
             if sequenced is not None:
                 if self._deliveries is None:
                     self._deliveries = Deliveries()
                 first = self._deliveries.add(sequenced[0], sequenced[1], began, ended)
+            if first:
+                self._first_runs.append(began)
         if first:
             self.record_many(partition, 1, at=ended)
 
@@ -346,6 +358,12 @@ class Recorder:
                 if violations is not None:
                     violations += elsewhere
             total_reached = self._total_reached
+            all_working = max(self._started_by.values()) if len(self._started_by) > 1 else None
+            after = (
+                0
+                if all_working is None
+                else sum(1 for began in self._first_runs if began >= all_working)
+            )
         processed = sum(int(p["count"]) for p in partitions.values())
         firsts = [p["first"] for p in partitions.values()]
         reached = [p["reached"] for p in partitions.values() if p["reached"]]
@@ -354,6 +372,10 @@ class Recorder:
             reached.append(total_reached)
         ended = max(reached, default=0.0)
         seconds = ended - began if finished and ended else 0.0
+        working_s = None if all_working is None else all_working - began
+        working_throughput = None
+        if all_working is not None and finished and ended > all_working:
+            working_throughput = after / (ended - all_working)
         return Outcome(
             contender=self.spec.contender,
             finished=finished,
@@ -371,6 +393,8 @@ class Recorder:
             order_violations=violations,
             redelivered=redelivered,
             processes=usage.processes(),
+            all_working_after_s=working_s,
+            all_working_throughput=working_throughput,
         )
 
 
@@ -440,6 +464,11 @@ class Outcome:
     redelivered: int | None = None
     #: The processes that CPU time and peak RSS cover (the contender's and those it started).
     processes: int = 1
+    #: With messages processed in more than one other process: seconds from ``began`` until
+    #: the last of them began its first message, and the throughput from then on (messages
+    #: that first began since, over the time to the end). None otherwise.
+    all_working_after_s: float | None = None
+    all_working_throughput: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -8,8 +8,8 @@ directory, read by a thread of its own. It passes the socket's path and the spec
 processes it starts through the environment (:meth:`Collector.environment`: ``BENCH_PROBE``,
 ``BENCH_SPEC``), which survives both fork and spawn. In each of those processes :func:`probe`
 builds one :class:`Probe` (one per process id, so a forked child builds its own), which does each
-message's work exactly as :meth:`Recorder.process` does and reports ``(partition, key, sequence,
-began, ended)``. Reports are buffered and sent a datagram at a time (at most every
+message's work exactly as :meth:`Recorder.process` does and reports ``(process id, partition,
+key, sequence, began, ended)``. Reports are buffered and sent a datagram at a time (at most every
 :data:`FLUSH_INTERVAL` seconds, or every :data:`BATCH` messages), so reporting costs the
 processes a few microseconds a message, not a system call each; the times are taken where the
 work happens (the monotonic clock is the machine's), so the delay does not enter the figures.
@@ -51,10 +51,10 @@ PROBE_ENV = "BENCH_PROBE"
 SPEC_ENV = "BENCH_SPEC"
 FLUSH_INTERVAL = 0.01
 BATCH = 256
-#: One report: partition, key (-1: not sequenced), sequence, began, ended.
-_RECORD = struct.Struct("<iiqdd")
+#: One report: process id, partition, key (-1: not sequenced), sequence, began, ended.
+_RECORD = struct.Struct("<iiiqdd")
 
-Report = tuple[int, int, int, float, float]
+Report = tuple[int, int, int, int, float, float]
 
 
 def encode(reports: Sequence[Report]) -> bytes:
@@ -79,6 +79,7 @@ class Probe:
         self.spec = spec
         self._address = address
         self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._pid = os.getpid()
         self._lock = threading.Lock()  # guards _buffer
         self._buffer: list[Report] = []
         self._closed = threading.Event()
@@ -126,7 +127,7 @@ class Probe:
     ) -> None:
         key, sequence = sequenced if sequenced is not None else (-1, 0)
         with self._lock:
-            self._buffer.append((partition, key, sequence, began, ended))
+            self._buffer.append((self._pid, partition, key, sequence, began, ended))
             full = len(self._buffer) >= BATCH
         if full:
             self.flush()
@@ -206,7 +207,7 @@ class Collector:
                 continue
             except OSError:
                 return
-            for partition, key, sequence, began, ended in decode(datagram):
+            for pid, partition, key, sequence, began, ended in decode(datagram):
                 sequenced = None if key < 0 else (key, sequence)
-                record(partition, sequenced, began, ended)
+                record(partition, sequenced, began, ended, pid)
                 self.reports += 1

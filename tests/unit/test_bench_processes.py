@@ -144,13 +144,29 @@ def test_the_recorder_counts_a_message_from_elsewhere_once_and_times_it_where_it
     assert outcome.began == 100.0
     assert outcome.seconds == pytest.approx(2.0)  # from the first begin to the last end
     assert outcome.partitions["0"]["first"] == 101.0
+    assert outcome.all_working_after_s is None  # one process (or unknown): no such figure
+
+
+def test_the_throughput_once_every_process_works_counts_from_the_last_ones_first() -> None:
+    recorder = Recorder(make_spec(expected={0: 4, 1: 2}, check_order=True))
+    for place in range(4):  # process 1 alone, 1 s a message, from 10.0
+        recorder.record_elsewhere(0, (0, place), 10.0 + place, 11.0 + place, process=1)
+    recorder.record_elsewhere(1, (1, 0), 12.0, 13.0, process=2)  # process 2 from 12.0
+    recorder.record_elsewhere(1, (1, 1), 13.0, 14.0, process=2)
+    usage = Usage()
+    usage.stop()
+    outcome = recorder.outcome(usage, finished=True)
+    assert outcome.seconds == pytest.approx(4.0)
+    assert outcome.all_working_after_s == pytest.approx(2.0)
+    # from 12.0 to the end at 14.0: places 2 and 3 of partition 0 and both of partition 1
+    assert outcome.all_working_throughput == pytest.approx(4 / 2.0)
 
 
 # --- reports from other processes ----------------------------------------------------------------
 
 
 def test_reports_round_trip_through_a_datagram() -> None:
-    reports = [(3, 3, 41, 1.5, 1.75), (19, -1, 0, 2.0, 2.0)]
+    reports = [(4242, 3, 3, 41, 1.5, 1.75), (4243, 19, -1, 0, 2.0, 2.0)]
     assert decode(encode(reports)) == reports
     assert decode(encode(reports)[:-3]) == reports[:1]  # a truncated tail is dropped
 
