@@ -426,6 +426,11 @@ class App:
     def running(self) -> bool:
         return self._state == "running"
 
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was requested (a signal, ``stop()``, a critical error)."""
+        return self._stop_requested.is_set()
+
     def _on_critical(self, error: BaseException) -> None:
         if self.critical_error is None:
             self.critical_error = error

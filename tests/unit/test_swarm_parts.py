@@ -121,6 +121,10 @@ class _FakeApp:
         self.reason = reason
         self.stop_requested = threading.Event()
 
+    @property
+    def stopping(self) -> bool:
+        return self.stop_requested.is_set()
+
     def health(self, stall_after: float) -> str | None:
         return self.reason
 
@@ -231,3 +235,33 @@ def test_static_member_ids_are_derived_from_the_node_index() -> None:
 
 def test_an_app_that_is_not_running_is_not_healthy() -> None:
     assert _app().health() == "the app is new"
+
+
+def test_threads_in_the_supervisor_are_warned_about(caplog: pytest.LogCaptureFixture) -> None:
+    from parafka.swarm.swarm import _warn_about_threads
+
+    stop = threading.Event()
+    extra = threading.Thread(target=stop.wait, name="made-at-import")
+    extra.start()
+    try:
+        with caplog.at_level("WARNING", logger="parafka"):
+            _warn_about_threads()
+    finally:
+        stop.set()
+        extra.join()
+    assert "made-at-import" in caplog.text
+    assert "a Kafka client made before the fork does not work in the nodes" in caplog.text
+
+
+def test_a_stopping_node_reports_healthy_while_its_own_shutdown_runs() -> None:
+    read_fd, write_fd = os.pipe()
+    app = _FakeApp(reason="parafka-listener-x has ended")
+    app.stop_requested.set()
+    reporter = Reporter(app, _context(write_fd, os.getppid()), stall_after=60.0)  # type: ignore[arg-type]
+    reporter.start()
+    first = LineReader().feed(os.read(read_fd, 4096))[0]
+    reporter.finish()
+    reporter.join(5)
+    os.close(read_fd)
+    os.close(write_fd)
+    assert first == {"kind": "report", "ok": True, "reason": None}

@@ -302,3 +302,16 @@ def test_the_supervisor_refuses_to_run_off_the_main_thread() -> None:
 )
 def test_describe_status(status: int, words: str) -> None:
     assert describe_status(status) == words
+
+
+@pytest.mark.parametrize(("code", "status"), [(None, 0), (4, 4), ("bye", 1)])
+def test_sys_exit_in_a_node_is_its_exit_status(tmp_path: Path, code: object, status: int) -> None:
+    def target(context: NodeContext) -> int:
+        if not (tmp_path / "exited").exists():
+            (tmp_path / "exited").touch()
+            raise SystemExit(code)
+        return _serve(context, tmp_path / "ready")
+
+    result, supervisor, events = _supervise(target, nodes=1, until=_ready(tmp_path, 1))
+    assert result == 0, supervisor.error
+    assert events.named("node.exited")[0]["status"] == status

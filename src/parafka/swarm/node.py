@@ -41,7 +41,9 @@ class Reporter(threading.Thread):
                 _log.error("node %d: the swarm's supervisor is gone; stopping", context.index)
                 self._app.request_stop()
                 return
-            reason = self._app.health(self._stall_after)
+            # A stopping app is bounded by its own shutdown_timeout and close_timeout: its
+            # listeners end on the way, which must not make the supervisor kill it as hung.
+            reason = None if self._app.stopping else self._app.health(self._stall_after)
             try:
                 os.write(context.report_fd, encode("report", ok=reason is None, reason=reason))
             except OSError as exc:

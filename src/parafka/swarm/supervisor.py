@@ -260,8 +260,8 @@ class Supervisor:
             try:
                 os.close(read_fd)
                 status = self._child(slot, write_fd)
-            except SystemExit as exc:
-                status = exc.code if isinstance(exc.code, int) else 1
+            except SystemExit as exc:  # sys.exit() in the node: None is success
+                status = 0 if exc.code is None else exc.code if isinstance(exc.code, int) else 1
             except BaseException:
                 traceback.print_exc()
             finally:

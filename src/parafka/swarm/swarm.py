@@ -8,7 +8,9 @@ and forks the nodes, each a full app in the same consumer groups. See
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 
 from parafka.app import App
 from parafka.errors import ConfigurationError
@@ -17,6 +19,8 @@ from parafka.swarm.policy import RestartPolicy
 from parafka.swarm.supervisor import NodeContext, Supervisor
 
 __all__ = ["Swarm", "default_nodes"]
+
+_log = logging.getLogger("parafka")
 
 
 def default_nodes() -> int:
@@ -31,6 +35,24 @@ def _positive(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise ConfigurationError(f"{name} must be a number of seconds > 0, got {value!r}")
     return float(value)
+
+
+def _warn_about_threads() -> None:
+    """A fork copies only the forking thread: say so when the supervisor has others (a module
+    that starts threads, or a Kafka client, at import)."""
+    try:
+        count = len(os.listdir("/proc/self/task"))
+    except OSError:
+        count = threading.active_count()
+    if count > 1:
+        names = [t.name for t in threading.enumerate() if t is not threading.current_thread()]
+        _log.warning(
+            "the swarm's supervisor runs %d threads before forking its nodes (Python threads: "
+            "%s); the nodes get none of them, and a Kafka client made before the fork does not "
+            "work in the nodes: create clients in the app's hooks, not at import",
+            count,
+            ", ".join(names) or "none: native threads",
+        )
 
 
 class Swarm:
@@ -126,6 +148,7 @@ class Swarm:
         return the exit status (see :class:`~parafka.swarm.supervisor.Supervisor`). Main
         thread only. SIGTSTP quiets every node, SIGTTIN makes each print its diagnostics."""
         self.app._refuse_while_imported()
+        _warn_about_threads()
         self.app.monitor.publish("swarm.starting", nodes=self.nodes)
         status = self._supervisor.run()
         self.app.monitor.publish("swarm.stopped", status=status, error=self.error)
