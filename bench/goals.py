@@ -5,7 +5,8 @@
 measured (and why). A goal that depends on the batch size is met only if it is met at every
 max_messages of :data:`bench.workloads.MAX_MESSAGES`; a run that left some out (``--quick``)
 leaves it "not measured" unless one that ran already missed. A parafka run that failed (timed
-out, crashed) misses its goal. Runs on the main thread after every workload finished.
+out, crashed) misses its goal. A row without a bar (the mixed workload's) is "reported". Runs on
+the main thread after every workload finished.
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from bench.workloads import MAX_MESSAGES, PEERS, Entry
 __all__ = [
     "ASYNC_MIN_THROUGHPUT",
     "CPU_MAX_US",
+    "SWARM_MIN_RATIO",
     "GoalRow",
     "Verdict",
     "evaluate",
     "memory_bound",
 ]
 
-Verdict = Literal["met", "missed", "not measured"]
+Verdict = Literal["met", "missed", "not measured", "reported"]
 
 OVERHEAD_MIN_RATIO = 0.9
 IO_MIN_EFFICIENCY = 0.9
@@ -37,6 +39,7 @@ OVERSUBSCRIBED_LEVEL = 50
 CPU_MAX_US = 12.0
 CPU_LEVEL = 10
 ASYNC_MIN_THROUGHPUT = 100_000.0
+SWARM_MIN_RATIO = 1.8
 
 
 @dataclass(frozen=True)
@@ -258,6 +261,108 @@ def _memory_app(entries: Sequence[Entry]) -> Entry | None:
     )
 
 
+def swarm_cpu(results: Mapping[str, Sequence[Entry]]) -> GoalRow:
+    workload = (
+        "CPU-bound 200 µs/msg, 20 partitions: swarm(2) vs parafka threads in one process (same run)"
+    )
+    goal = f"ratio >= {SWARM_MIN_RATIO}, order and offsets kept"
+    return _swarm_row(workload, goal, results, "cpu_bound", SWARM_MIN_RATIO)
+
+
+def swarm_mixed(results: Mapping[str, Sequence[Entry]]) -> GoalRow:
+    workload = (
+        "mixed (even places 200 µs CPU, odd places 1 ms sleep), 20 partitions: swarm(2) vs "
+        "parafka threads in one process (same run)"
+    )
+    return _swarm_row(workload, "no bar: the ratio is reported", results, "mixed", None)
+
+
+def _swarm_row(
+    workload: str,
+    goal: str,
+    results: Mapping[str, Sequence[Entry]],
+    name: str,
+    bar: float | None,
+) -> GoalRow:
+    """swarm(2) ÷ parafka threads in one process in workload ``name``; met when the ratio is at
+    least ``bar`` and both kept order and committed to the end (``bar`` None: reported). The
+    ratio is of the whole runs (first message to last, as everywhere); the swarm's throughput
+    from when both nodes worked is shown beside it, not judged."""
+    if name not in results:
+        return GoalRow(workload, goal, "", "not measured", f"the {name} workload did not run")
+    entries = results[name]
+    threads = next((e for e in entries if e.contender == "parafka_app"), None)
+    swarm = next((e for e in entries if e.contender == "parafka_swarm"), None)
+    if threads is None or swarm is None:
+        which = "parafka in one process" if threads is None else "parafka swarm"
+        return GoalRow(workload, goal, "", "not measured", f"{which} did not run in {name}")
+    if swarm.outcome.unsupported:
+        return GoalRow(workload, goal, "", "not measured", swarm.outcome.unsupported)
+    failed = [
+        f"the {label} run failed ({e.outcome.error or 'unfinished'})"
+        for label, e in (("one-process", threads), ("swarm", swarm))
+        if not e.outcome.finished
+    ]
+    if failed:
+        return GoalRow(workload, goal, "", "missed", "; ".join(failed))
+    ratio = swarm.throughput / threads.throughput if threads.throughput else 0.0
+    figure = f"{ratio:.2f} ({swarm.throughput:,.0f} vs {threads.throughput:,.0f} msg/s)"
+    problems = [
+        f"{label}: {problem}"
+        for label, e in (("one process", threads), ("swarm", swarm))
+        for problem in _order_and_offsets(e)
+    ]
+    if swarm.outcome.redelivered:
+        figure += f", swarm processed {swarm.outcome.redelivered:,} twice"
+    later = swarm.outcome.all_working_throughput
+    if later is not None and swarm.outcome.all_working_after_s is not None and threads.throughput:
+        figure += (
+            f"; from when both nodes worked ({swarm.outcome.all_working_after_s:.1f} s in): "
+            f"{later / threads.throughput:.2f}"
+        )
+    if problems:
+        figure += "; " + "; ".join(problems)
+    beside = [
+        f"{e.name} {e.ratio:.2f}"
+        + ("" if e.outcome.finished else " (unfinished)")
+        + _order_words(e.outcome.order_violations)
+        for e in entries
+        if e.contender in _PROCESS_PEERS and e.ratio is not None
+    ]
+    if beside:
+        figure += "; beside it: " + "; ".join(beside)
+    if bar is None:
+        return GoalRow(workload, goal, figure, "reported")
+    short = ratio < bar
+    if short or problems:
+        reason = "; ".join(([f"ratio {ratio:.2f} < {bar}"] if short else []) + problems)
+        return GoalRow(workload, goal, figure, "missed", reason)
+    return GoalRow(workload, goal, figure, "met")
+
+
+def _order_and_offsets(entry: Entry) -> list[str]:
+    """What a row lacks of 'order and offsets kept'."""
+    problems = []
+    violations = entry.outcome.order_violations
+    if violations is None:
+        problems.append("order not checked")
+    elif violations:
+        problems.append(f"order broken ({violations:,})")
+    if not _committed_to_end(entry):
+        problems.append("offsets short of the end")
+    return problems
+
+
+def _order_words(violations: int | None) -> str:
+    if violations is None:
+        return ""
+    return ", order kept" if violations == 0 else f", order broken ({violations:,})"
+
+
+#: The peers' multi-process contenders of the CPU workloads (bench.cpu).
+_PROCESS_PEERS = ("peer_arroyo_multiprocessing", "peer_faststream_workers")
+
+
 # --- shared --------------------------------------------------------------------------------------
 
 
@@ -341,4 +446,6 @@ _GOALS: tuple[Callable[[Mapping[str, Sequence[Entry]]], GoalRow], ...] = (
     latency,
     async_consume,
     memory,
+    swarm_cpu,
+    swarm_mixed,
 )

@@ -2,7 +2,8 @@
 
 Starts its own local broker (``bench-<pid>``; brokers left by killed runs are removed first),
 builds the peers' virtualenvs if needed, measures ``L`` (what one ``time.sleep(0.001)`` really
-costs here), runs the workloads one contender at a time, evaluates the goals
+costs here), calibrates the CPU workloads' work when one of them runs (:mod:`bench.calibration`),
+runs the workloads one contender at a time, evaluates the goals
 (:mod:`bench.goals`), writes ``bench/results/suite-<UTC stamp>.json`` (and ``suite-latest.json``),
 the Markdown tables (goals first) and one PNG plot per workload under
 ``bench/results/suite-<stamp>/``, prints the tables and then the goals, and removes the broker at
@@ -20,7 +21,7 @@ import shutil
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -31,7 +32,8 @@ from typing import Any
 import confluent_kafka
 
 import parafka
-from bench import workloads
+from bench import cpu, workloads
+from bench.calibration import Calibration, calibrate
 from bench.contenders.catalog import traits
 from bench.contenders.venvs import interpreter
 from bench.goals import GoalRow, evaluate
@@ -137,6 +139,7 @@ class Run:
     """What :func:`run` measured."""
 
     sleep_cost: float
+    calibration: Calibration | None = None  # the CPU work's, when a CPU workload ran
     results: dict[str, list[Entry]] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each workload
 
@@ -147,29 +150,40 @@ def run(args: argparse.Namespace, bootstrap: str) -> Run:
     warm_up_broker(bootstrap)
     sleep_cost = measure_sleep(SLEEP_SAMPLES)
     _echo(f"L = {sleep_cost * 1000:.3f} ms per time.sleep(0.001) ({SLEEP_SAMPLES} samples)")
-    ctx = Context(bootstrap, args.quick, args.peers, sleep_cost, _echo, args.kafka)
-    done = Run(sleep_cost)
+    calibration = None
+    if any(w in CPU_WORKLOADS for w in args.only):
+        calibration = calibrate()
+        _echo(
+            f"CPU work: {calibration.iterations:,} iterations of spin per message, "
+            f"{calibration.measured_us:.0f} µs here (target {calibration.target_us:.0f} µs, "
+            f"{calibration.ns_per_iteration:.1f} ns per iteration)"
+        )
+    ctx = Context(bootstrap, args.quick, args.peers, sleep_cost, _echo, args.kafka, calibration)
+    done = Run(sleep_cost, calibration)
     for workload in args.only:
         began = time.monotonic()
         if workload == "latency":
             capacities = workloads.capacities(done.results.get("io", []))
             done.results[workload] = workloads.latency(ctx, capacities)
         else:
-            done.results[workload] = getattr(workloads, _FUNCTIONS[workload])(ctx)
+            done.results[workload] = _FUNCTIONS[workload](ctx)
         done.seconds[workload] = time.monotonic() - began
         _echo(f"{workload}: {done.seconds[workload] / 60:.1f} min")
     return done
 
 
-_FUNCTIONS = {
-    "overhead": "overhead",
-    "io": "io_bound",
-    "oversubscribed": "oversubscribed",
-    "hot": "hot_partition",
-    "skew": "skew",
-    "async": "async_io",
-    "memory": "memory",
+_FUNCTIONS: dict[str, Callable[[Context], list[Entry]]] = {
+    "overhead": workloads.overhead,
+    "io": workloads.io_bound,
+    "oversubscribed": workloads.oversubscribed,
+    "hot": workloads.hot_partition,
+    "skew": workloads.skew,
+    "async": workloads.async_io,
+    "memory": workloads.memory,
+    "cpu_bound": cpu.cpu_bound,
+    "mixed": cpu.mixed,
 }
+CPU_WORKLOADS = ("cpu_bound", "mixed")
 
 
 def write(
@@ -229,7 +243,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"parafka benchmark suite {stamp}{' (--quick)' if args.quick else ''}: "
         f"{env['cpus']} CPUs, Python {env['python']}, confluent-kafka {env['confluent_kafka']} "
         f"(librdkafka {env['librdkafka']}), Kafka {env['kafka']}, L = "
-        f"{sleep_cost * 1000:.3f} ms; whole run {took / 60:.1f} min"
+        f"{sleep_cost * 1000:.3f} ms"
+        + (
+            ""
+            if measured.calibration is None
+            else f", CPU work {measured.calibration.iterations:,} iterations = "
+            f"{measured.calibration.measured_us:.0f} µs"
+        )
+        + f"; whole run {took / 60:.1f} min"
     )
     document = {
         "benchmark": "suite",
@@ -238,6 +259,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "quick": args.quick,
         "kafka": args.kafka,
         "sleep_cost": sleep_cost,
+        "cpu_calibration": None if measured.calibration is None else measured.calibration.to_json(),
         "environment": env,
         "workload_seconds": {w: round(t, 1) for w, t in measured.seconds.items()},
         "goals": [row.to_json() for row in goals],

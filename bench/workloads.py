@@ -18,6 +18,7 @@ from typing import Any
 from confluent_kafka import Producer
 
 import parafka
+from bench.calibration import Calibration
 from bench.contenders.catalog import traits
 from bench.contenders.common import Outcome, Spec, stamp_value
 from bench.contenders.runner import run_contender
@@ -46,6 +47,7 @@ class Context:
     sleep_cost: float  # L: seconds one time.sleep(0.001) really takes, measured in this run
     echo: Callable[[str], None]
     kafka: dict[str, str] = field(default_factory=dict)  # for parafka, bare and naive
+    calibration: Calibration | None = None  # the CPU work's, when a CPU workload runs
 
     def seconds(self, full: float, quick: float) -> float:
         return quick if self.quick else full
@@ -944,4 +946,6 @@ WORKLOADS: Sequence[str] = (
     "latency",
     "async",
     "memory",
+    "cpu_bound",  # bench.cpu
+    "mixed",  # bench.cpu
 )

@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     module = importlib.import_module(f"bench.contenders.{name}")
     recorder = Recorder(spec)
     usage = Usage()
-    reported = threading.Event()
+    reported = recorder.reported
     returned = threading.Event()
 
     def watchdog() -> None:

@@ -26,7 +26,7 @@ _LOG.addHandler(logging.NullHandler())
 
 def run(spec: Spec, recorder: Recorder) -> None:
     consumer = Consumer(consumer_settings(spec, _LOG))
-    timed = spec.cost_ms > 0 or bool(spec.partition_cost_ms) or spec.latency
+    timed = spec.timed
     try:
         consumer.subscribe([spec.topic])
         while not recorder.done.is_set():

@@ -2,7 +2,8 @@
 
 A peer's module imports its framework, which is only installed in the peer's own virtualenv, so
 the module-level constants (``LABEL``, ``KEY_ORDER``, ``PER_KEY_PARALLELISM``, ``AT_LEAST_ONCE``,
-``IN_PROCESS_PARALLELISM``) are read from its source with :mod:`ast`.
+``IN_PROCESS_PARALLELISM``, ``PROCESSES``, ``VIRTUALENV``) are read from its source with
+:mod:`ast`.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ class Traits:
     per_key_parallelism: bool  # can process one partition's messages in parallel
     at_least_once: bool  # commits only processed offsets
     in_process_parallelism: bool  # can use more than one thread/coroutine per process
+    processes: int  # processes that process messages (a pool, workers, nodes); 1: in-process
+    virtualenv: str | None  # the peer virtualenv it runs in, when not its own (see venvs)
 
 
 @cache
@@ -46,4 +49,6 @@ def traits(module: str) -> Traits:
         per_key_parallelism=bool(constants.get("PER_KEY_PARALLELISM", False)),
         at_least_once=bool(constants.get("AT_LEAST_ONCE", False)),
         in_process_parallelism=bool(constants.get("IN_PROCESS_PARALLELISM", True)),
+        processes=int(str(constants.get("PROCESSES", 1))),
+        virtualenv=str(constants["VIRTUALENV"]) if "VIRTUALENV" in constants else None,
     )

@@ -3,26 +3,32 @@
 Standard library only: this module runs inside each peer's own virtualenv.
 
 Thread ownership: :class:`Recorder` is called from whatever threads (or event loop) the contender
-processes messages on; ``_lock`` guards its counters. The main thread of the contender process
-only waits on ``Recorder.done`` and reads the summary afterwards.
+processes messages on, and from the thread of a :class:`~bench.contenders.remote.Collector` for
+messages processed in other processes; ``_lock`` guards its counters. The main thread of the
+contender process only waits on ``Recorder.done`` and reads the summary afterwards.
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import threading
 import time
+from array import array
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
+
+from bench.contenders.order import Deliveries, KeyOrder
+from bench.contenders.processes import TreeUsage, read_tree
+from bench.contenders.work import Plan, perform, perform_async, plan
 
 __all__ = [
     "FIRST_MARKER",
     "RESULT_PREFIX",
     "KeyOrder",
     "Outcome",
+    "Processing",
     "Recorder",
     "Spec",
     "Unsupported",
@@ -59,7 +65,10 @@ class Spec:
     waited for. ``expected_total``, when not 0, is how many must be processed in all, from any
     partitions (the memory workload: 1,000 partitions, of which a slow contender reaches few).
     Each message costs ``cost_ms`` of blocking sleep (IO stand-in), or
-    ``partition_cost_ms[p]`` for the partitions listed there.
+    ``partition_cost_ms[p]`` for the partitions listed there. ``cpu_iterations`` adds pure-Python
+    CPU work to each message (:func:`bench.contenders.work.spin`); with ``mixed``, messages at
+    even places of their partition do only the CPU work and those at odd places only the sleep
+    (see :func:`bench.contenders.work.plan`; the place is read from a sequenced value).
     """
 
     contender: str
@@ -74,6 +83,8 @@ class Spec:
     expected_total: int = 0
     latency: bool = False  # values start with the producer's send time, see stamp_value
     check_order: bool = False  # values start with (key, sequence), see sequenced_value
+    cpu_iterations: int = 0  # iterations of work.spin per message (calibrated by the parent)
+    mixed: bool = False  # half the messages CPU, half sleep (see above)
     timeout_s: float = 600.0
     options: dict[str, Any] = field(default_factory=dict)  # contender-specific knobs
 
@@ -90,6 +101,20 @@ class Spec:
     def cost_of(self, partition: int) -> float:
         """Seconds one message of ``partition`` costs."""
         return self.partition_cost_ms.get(partition, self.cost_ms) / 1000.0
+
+    def plan_for(self, partition: int, sequence: int | None) -> Plan:
+        """What the message at place ``sequence`` of ``partition`` costs."""
+        return plan(self.cpu_iterations, self.cost_of(partition), self.mixed, sequence)
+
+    @property
+    def timed(self) -> bool:
+        """Whether messages cost anything (else a contender may count whole batches)."""
+        return (
+            self.cost_ms > 0
+            or bool(self.partition_cost_ms)
+            or self.latency
+            or self.cpu_iterations > 0
+        )
 
     @property
     def total(self) -> int:
@@ -134,29 +159,17 @@ def sequence_of(value: bytes | None) -> tuple[int, int] | None:
         return None
 
 
-class KeyOrder:
-    """Whether the messages of each key were processed one after another, in order.
+class Processing(Protocol):
+    """What a contender's consumer code calls for each message: a :class:`Recorder` in the
+    contender process, a :class:`~bench.contenders.remote.Probe` in a process it started."""
 
-    A message *breaks* the order when it begins while an earlier message of its key is still
-    being processed, or when it begins after a later message of its key already began (a
-    message redelivered counts too: none is redelivered in a run without failures). Not
-    thread-safe: :class:`Recorder` calls it under its lock.
-    """
+    def process(self, partition: int, value: bytes | None) -> None: ...
 
-    def __init__(self) -> None:
-        self.violations = 0
-        self._highest: dict[int, int] = {}  # the highest sequence of each key that began
-        self._running: dict[int, int] = {}  # messages of each key being processed now
+    async def process_async(self, partition: int, value: bytes | None) -> None: ...
 
-    def began(self, key: int, sequence: int) -> None:
-        running = self._running.get(key, 0)
-        if running or sequence <= self._highest.get(key, -1):
-            self.violations += 1
-        self._running[key] = running + 1
-        self._highest[key] = max(sequence, self._highest.get(key, -1))
-
-    def finished(self, key: int) -> None:
-        self._running[key] -= 1
+    def record_many(
+        self, partition: int, count: int, values: Sequence[bytes | None] = ()
+    ) -> None: ...
 
 
 @dataclass
@@ -168,21 +181,32 @@ class _Partition:
 
 
 class Recorder:
-    """Counts processed messages per partition and says when the expected ones are all done."""
+    """Counts processed messages per partition and says when the expected ones are all done.
+
+    Messages processed in this process go through :meth:`process` (or :meth:`record` /
+    :meth:`record_many`); those processed in other processes the contender started arrive
+    through :meth:`record_elsewhere`, each with the times it began and ended.
+    """
 
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self.done = threading.Event()
+        #: Set by the contender process once it printed the outcome (its CPU and memory figures
+        #: are taken): a contender that stops processes of its own waits for it first.
+        self.reported = threading.Event()
         self._lock = threading.Lock()
-        self._costs = {p: spec.cost_of(p) for p in range(spec.partitions)}
-        self._default_cost = spec.cost_ms / 1000.0
+        self._parse = spec.check_order or spec.cpu_iterations > 0
         self._outstanding = {p: n for p, n in spec.expected.items() if n > 0}
         self._total_left = spec.expected_total  # guarded by _lock, like what follows
         self._total_reached = 0.0  # when _total_left reached 0 (monotonic; 0: not yet)
         # guarded by _lock:
         self._partitions: dict[int, _Partition] = {}
+        self._latest = 0.0  # the latest time a message finished
         self._latencies: list[float] = []
         self._order = KeyOrder() if spec.check_order else None
+        self._deliveries: Deliveries | None = None  # messages processed elsewhere, if any
+        self._started_by: dict[int, float] = {}  # process id -> when its first message began
+        self._first_runs = array("d")  # when each message processed elsewhere first began
         self.first_started: float | None = None  # when the first message began processing
         # Latencies count for messages sent from here on (first record + the warm-up):
         self._counted_from: float | None = None
@@ -190,37 +214,36 @@ class Recorder:
             self.done.set()
 
     def process(self, partition: int, value: bytes | None) -> None:
-        """Do the workload's work for one message (sleep its cost), then :meth:`record` it."""
-        cost = self._costs.get(partition, self._default_cost)
+        """Do the workload's work for one message (its CPU work, its sleep), then
+        :meth:`record` it."""
         if self.first_started is None:
             with self._lock:
                 if self.first_started is None:
                     self.first_started = time.monotonic()
-        key = self._began(value)
-        if cost > 0:
-            time.sleep(cost)
+        sequenced = sequence_of(value) if self._parse else None
+        cost = self._plan(partition, sequenced)
+        key = self._began(sequenced)
+        perform(cost)
         self._finished(key)
         self.record(partition, value)
 
     async def process_async(self, partition: int, value: bytes | None) -> None:
-        """:meth:`process` for asyncio contenders: the cost is an ``asyncio.sleep``."""
-        import asyncio
-
-        cost = self._costs.get(partition, self._default_cost)
+        """:meth:`process` for asyncio contenders: the sleep is an ``asyncio.sleep``."""
         if self.first_started is None:
             self.first_started = time.monotonic()
-        key = self._began(value)
-        if cost > 0:
-            await asyncio.sleep(cost)
+        sequenced = sequence_of(value) if self._parse else None
+        cost = self._plan(partition, sequenced)
+        key = self._began(sequenced)
+        await perform_async(cost)
         self._finished(key)
         self.record(partition, value)
 
-    def _began(self, value: bytes | None) -> int | None:
+    def _plan(self, partition: int, sequenced: tuple[int, int] | None) -> Plan:
+        return self.spec.plan_for(partition, None if sequenced is None else sequenced[1])
+
+    def _began(self, sequenced: tuple[int, int] | None) -> int | None:
         """With ``spec.check_order``: note that a message of its key began; returns the key."""
-        if self._order is None:
-            return None
-        sequenced = sequence_of(value)
-        if sequenced is None:
+        if self._order is None or sequenced is None:
             return None
         with self._lock:
             self._order.began(*sequenced)
@@ -235,10 +258,44 @@ class Recorder:
         """One message of ``partition`` finished processing."""
         self.record_many(partition, 1, (value,))
 
-    def record_many(self, partition: int, count: int, values: Sequence[bytes | None] = ()) -> None:
-        """``count`` messages of ``partition`` finished processing (a batch). ``values`` are
-        needed only by latency workloads, to read the send times from."""
-        now = time.monotonic()
+    def record_elsewhere(
+        self,
+        partition: int,
+        sequenced: tuple[int, int] | None,
+        began: float,
+        ended: float,
+        process: int = 0,
+    ) -> None:
+        """A message of ``partition`` was processed in process ``process`` from ``began`` to
+        ``ended`` (monotonic: every process on the machine shares that clock). A sequenced
+        message counts once however often it is reported (a redelivery); the order check and
+        the redeliveries are in :meth:`outcome`. Called on the collector's thread."""
+        first = True
+        with self._lock:
+            if self.first_started is None or began < self.first_started:
+                self.first_started = began
+            if began < self._started_by.get(process, began + 1.0):
+                self._started_by[process] = began
+            if sequenced is not None:
+                if self._deliveries is None:
+                    self._deliveries = Deliveries()
+                first = self._deliveries.add(sequenced[0], sequenced[1], began, ended)
+            if first:
+                self._first_runs.append(began)
+        if first:
+            self.record_many(partition, 1, at=ended)
+
+    def record_many(
+        self,
+        partition: int,
+        count: int,
+        values: Sequence[bytes | None] = (),
+        at: float | None = None,
+    ) -> None:
+        """``count`` messages of ``partition`` finished processing (a batch), now or ``at``
+        (monotonic). ``values`` are needed only by latency workloads, to read the send times
+        from."""
+        now = time.monotonic() if at is None else at
         latencies: list[float] = []
         if self.spec.latency:
             wall = time.time()
@@ -254,23 +311,25 @@ class Recorder:
             first = not self._partitions
             if self.first_started is None:
                 self.first_started = now
+            self._latest = max(self._latest, now)
             state = self._partitions.get(partition)
             if state is None:
                 state = self._partitions[partition] = _Partition(first=now)
             state.count += count
-            state.last = now
+            state.first = min(state.first, now)  # reports from elsewhere arrive out of order
+            state.last = max(state.last, now)
             self._latencies.extend(latencies)
             left = self._outstanding.get(partition)
             if left is not None:
                 if left <= count:
                     del self._outstanding[partition]
-                    state.reached = now
+                    state.reached = state.last
                 else:
                     self._outstanding[partition] = left - count
             if self._total_left > 0:
                 self._total_left -= count
                 if self._total_left <= 0:
-                    self._total_reached = now
+                    self._total_reached = self._latest
             if not self._outstanding and self._total_left <= 0 and not self.done.is_set():
                 self.done.set()
         if first:
@@ -293,7 +352,18 @@ class Recorder:
             }
             latencies = sorted(self._latencies)
             violations = None if self._order is None else self._order.violations
+            redelivered = None
+            if self._deliveries is not None:
+                elsewhere, redelivered = self._deliveries.check()
+                if violations is not None:
+                    violations += elsewhere
             total_reached = self._total_reached
+            all_working = max(self._started_by.values()) if len(self._started_by) > 1 else None
+            after = (
+                0
+                if all_working is None
+                else sum(1 for began in self._first_runs if began >= all_working)
+            )
         processed = sum(int(p["count"]) for p in partitions.values())
         firsts = [p["first"] for p in partitions.values()]
         reached = [p["reached"] for p in partitions.values() if p["reached"]]
@@ -302,6 +372,10 @@ class Recorder:
             reached.append(total_reached)
         ended = max(reached, default=0.0)
         seconds = ended - began if finished and ended else 0.0
+        working_s = None if all_working is None else all_working - began
+        working_throughput = None
+        if all_working is not None and finished and ended > all_working:
+            working_throughput = after / (ended - all_working)
         return Outcome(
             contender=self.spec.contender,
             finished=finished,
@@ -317,6 +391,10 @@ class Recorder:
             peak_rss_mb=usage.peak_rss_mb(),
             unsupported=unsupported,
             order_violations=violations,
+            redelivered=redelivered,
+            processes=usage.processes(),
+            all_working_after_s=working_s,
+            all_working_throughput=working_throughput,
         )
 
 
@@ -328,38 +406,34 @@ def _percentiles(latencies: list[float]) -> dict[str, float]:
 
 
 class Usage:
-    """CPU time of this process since construction (getrusage), and its peak RSS."""
+    """CPU time since construction and peak RSS of this process and of every process it started
+    (see :mod:`bench.contenders.processes` for how the processes it started are counted)."""
 
     def __init__(self) -> None:
-        self._start = resource.getrusage(resource.RUSAGE_SELF)
-        self._end: resource.struct_rusage | None = None
-        self._peak_kib: int | None = None
+        self._start = read_tree()
+        self._end: TreeUsage | None = None
 
     def stop(self) -> None:
-        self._end = resource.getrusage(resource.RUSAGE_SELF)
-        self._peak_kib = _vm_hwm_kib()
+        """Take the figures now (the moment the expected messages are done)."""
+        self._end = read_tree()
+
+    def _at_end(self) -> TreeUsage:
+        return self._end or read_tree()
 
     def cpu_seconds(self) -> float:
-        end = self._end or resource.getrusage(resource.RUSAGE_SELF)
-        return (end.ru_utime - self._start.ru_utime) + (end.ru_stime - self._start.ru_stime)
+        return self._at_end().cpu_seconds - self._start.cpu_seconds
 
     def peak_rss_mb(self) -> float:
-        """The process's RSS high-water mark (``VmHWM``).
+        """The sum of the processes' RSS high-water marks (``VmHWM``).
 
         Not ``ru_maxrss``: on Linux a child created by fork starts with its parent's maximum,
         which would charge every contender with the benchmark runner's memory.
         """
-        if self._peak_kib is None:
-            self._peak_kib = _vm_hwm_kib()
-        return self._peak_kib / 1024.0
+        return self._at_end().peak_kib / 1024.0
 
-
-def _vm_hwm_kib() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # no procfs: the fallback
+    def processes(self) -> int:
+        """How many processes the figures cover, this one included."""
+        return self._at_end().processes
 
 
 @dataclass(frozen=True)
@@ -386,6 +460,15 @@ class Outcome:
     unsupported: str | None = None
     #: Messages that broke their key's order (see KeyOrder); None when it was not checked.
     order_violations: int | None = None
+    #: Messages processed again in other processes (see Deliveries); None when none reported.
+    redelivered: int | None = None
+    #: The processes that CPU time and peak RSS cover (the contender's and those it started).
+    processes: int = 1
+    #: With messages processed in more than one other process: seconds from ``began`` until
+    #: the last of them began its first message, and the throughput from then on (messages
+    #: that first began since, over the time to the end). None otherwise.
+    all_working_after_s: float | None = None
+    all_working_throughput: float | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

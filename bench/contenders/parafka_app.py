@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import parafka
-from bench.contenders.common import Recorder, Spec
+from bench.contenders.common import Processing, Recorder, Spec
 
 # Literals: bench.contenders.catalog reads these with ast.literal_eval, without importing.
 LABEL = "parafka 0.1.0 App"
@@ -25,10 +25,11 @@ PER_KEY_PARALLELISM = True  # with virtual partitions (spec.options["virtual_par
 AT_LEAST_ONCE = True  # offsets are stored only once their work is finished
 
 
-def consumer_for(spec: Spec, recorder: Recorder) -> type[parafka.Consumer]:
+def consumer_for(spec: Spec, recorder: Processing) -> type[parafka.Consumer]:
     """The consumer class: it pays each message's cost through the recorder (or only counts
-    the batch when the workload has no cost)."""
-    timed = spec.cost_ms > 0 or bool(spec.partition_cost_ms) or spec.latency
+    the batch when the workload has no cost). In ``parafka swarm`` nodes the recorder is a
+    :class:`~bench.contenders.remote.Probe`."""
+    timed = spec.timed
 
     class Recording(parafka.Consumer):
         def consume(self, messages: parafka.Messages) -> None:
@@ -48,7 +49,7 @@ def consumer_for(spec: Spec, recorder: Recorder) -> type[parafka.Consumer]:
     return AsyncRecording if spec.options.get("asynchronous") else Recording
 
 
-def app_for(spec: Spec, recorder: Recorder) -> parafka.App:
+def app_for(spec: Spec, recorder: Processing) -> parafka.App:
     options: dict[str, Any] = spec.options
     settings: dict[str, Any] = {}
     if "max_messages" in options:

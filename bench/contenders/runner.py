@@ -2,11 +2,18 @@
 
 Runs on the benchmark's main thread. The contender's stderr goes to
 ``bench/results/logs/<workload>-<contender>.log`` so a failure can be read afterwards.
+
+Each contender runs in a process group (a session) of its own, with every process it starts
+(a pool, ``faststream run --workers``, ``parafka swarm``): when the contender process is gone,
+whether it ended, timed out or the benchmark was interrupted, whatever is left of its group is
+killed, so that no worker keeps consuming CPU through the runs that follow.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import threading
 from collections.abc import Callable
@@ -40,7 +47,13 @@ def run_contender(spec: Spec, label: str, on_first: Callable[[], None] | None = 
     lines: list[str] = []
     with log.open("w") as errors:
         process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=errors, text=True
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            start_new_session=True,
         )
         assert process.stdout is not None
         stdout = process.stdout
@@ -58,8 +71,9 @@ def run_contender(spec: Spec, label: str, on_first: Callable[[], None] | None = 
         try:
             process.wait(timeout=spec.timeout_s + GRACE)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            pass
+        finally:
+            _end_group(process)
         reader.join(10.0)
         stdout.close()
     for line in lines:
@@ -68,6 +82,13 @@ def run_contender(spec: Spec, label: str, on_first: Callable[[], None] | None = 
     return Outcome.empty(
         spec.contender, error=f"no result (exit status {process.returncode}); see {_rel(log)}"
     )
+
+
+def _end_group(process: subprocess.Popen[str]) -> None:
+    """Kill what is left of the contender's process group, then reap the contender."""
+    with contextlib.suppress(ProcessLookupError):  # gone already: nothing left to kill
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
 
 
 def _rel(path: Path) -> str:

@@ -8,12 +8,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from bench.contenders.common import Spec
+from bench.contenders.common import Spec, sequenced_value
 from bench.contenders.runner import run_contender
 from bench.present import markdown, plot, text
 from bench.workloads import Entry
 
-from parafka.testing import produce_messages
+from parafka.testing import committed_offsets, produce_messages
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +63,50 @@ def test_a_contender_process_reports_every_expected_message(
     assert outcome.throughput > 0
     assert outcome.cpu_seconds > 0
     assert 5 < outcome.peak_rss_mb < 2000
+
+
+@pytest.mark.parametrize(
+    ("contender", "processes"),
+    [("parafka_app", 1), ("parafka_swarm", 4)],  # the swarm: contender, supervisor, 2 nodes
+)
+def test_a_cpu_contender_keeps_each_partitions_order_and_commits_to_the_end(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    contender: str,
+    processes: int,
+) -> None:
+    topic = new_topic(partitions=3)
+    produce_messages(
+        kafka_bootstrap,
+        topic,
+        ((None, sequenced_value(p, place, 100), p) for place in range(100) for p in range(3)),
+    )
+    spec = Spec(
+        contender=contender,
+        bootstrap=kafka_bootstrap,
+        topic=topic,
+        group=unique_name("bench"),
+        partitions=3,
+        concurrency=2,
+        expected={0: 100, 1: 100, 2: 100},
+        cpu_iterations=200,
+        check_order=True,
+        timeout_s=60.0,
+        options={"processes": 2},
+    )
+    outcome = run_contender(spec, "test")
+    assert outcome.error is None
+    assert outcome.finished
+    assert {p: int(v["count"]) for p, v in outcome.partitions.items()} == {
+        "0": 100,
+        "1": 100,
+        "2": 100,
+    }
+    assert outcome.order_violations == 0
+    assert outcome.processes == processes
+    assert outcome.cpu_seconds > 0
+    assert committed_offsets(kafka_bootstrap, spec.group, topic, 3) == {0: 100, 1: 100, 2: 100}
 
 
 def test_the_sleep_pool_needs_no_broker_and_the_reports_show_each_entry(tmp_path: Path) -> None:

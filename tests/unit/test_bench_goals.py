@@ -292,6 +292,8 @@ def test_evaluate_gives_every_goal_once_in_order_even_from_nothing() -> None:
         "p99",
         "`async",
         "1,000",
+        "CPU-bound",
+        "mixed",
     ]
     assert {r.verdict for r in rows} == {"not measured"}
     assert all(r.reason for r in rows)
