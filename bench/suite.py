@@ -226,7 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     reap_orphans()
     broker = LocalBroker(f"{_PREFIX}{os.getpid()}")
     try:
-        info = broker.start()
+        # Kafka's default initial rebalance delay (the project's brokers use 0 for quick
+        # tests): members starting together (a swarm's nodes, FastStream's workers) form the
+        # group's first generation together, as on a production broker, instead of one taking
+        # every partition until a rebalance a heartbeat later.
+        info = broker.start(overrides={"group.initial.rebalance.delay.ms": "3000"})
         _echo(f"broker {broker.name}: Kafka {info.kafka_version} at {info.bootstrap}")
         measured = run(args, info.bootstrap)
     except KeyboardInterrupt:
