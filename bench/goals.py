@@ -201,7 +201,7 @@ def async_consume(results: Mapping[str, Sequence[Entry]]) -> GoalRow:
             else f", order broken ({e.outcome.order_violations:,})"
         )
         for e in results.get("async", ())
-        if e.contender in PEERS
+        if e.contender in PEERS or e.contender == "parafka_swarm"
     ]
     if beside:
         row = _with_figure(row, "beside it: " + "; ".join(beside))

@@ -763,6 +763,24 @@ def async_io(ctx: Context) -> list[Entry]:
             },
         )
         entries.append(_async_entry(ctx, spec, _parafka_name(max_messages), max_messages))
+    # The same app as a swarm of 2 nodes (one event loop per core), at the default batch size.
+    spec = _spec(
+        ctx,
+        "parafka_swarm",
+        topic,
+        ASYNC_PARTITIONS,
+        concurrency=ASYNC_CONCURRENCY,
+        expected=_even(messages, ASYNC_PARTITIONS),
+        cost_ms=SLEEP_MS,
+        check_order=True,
+        options={
+            "asynchronous": True,
+            "virtual_partitions": ASYNC_LANES,
+            "max_messages": 100,
+            "processes": 2,
+        },
+    )
+    entries.append(_async_entry(ctx, spec, "parafka swarm, 2 nodes, max_messages 100", None))
     peer_messages = min(messages, ASYNC_PEER_MESSAGES_QUICK if ctx.quick else ASYNC_PEER_MESSAGES)
     for peer in (p for p in ASYNC_PEERS if p in ctx.peers):
         # From any partitions: FastStream's workers share one queue that one partition's fetch
