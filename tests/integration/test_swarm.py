@@ -168,6 +168,17 @@ def test_nodes_share_the_partitions_and_sigterm_commits_to_the_end(
         wait_until(lambda: all_processed(out), 120, "every message processed")
         pids = {pid for records in processed(out).values() for _o, pid in records}
         assert pids == set(node_pids(console).values())
+        # SIGTTIN: every node logs its diagnostics; SIGTSTP: every node goes quiet.
+        process.send_signal(signal.SIGTTIN)
+        process.send_signal(signal.SIGTSTP)
+        wait_until(
+            lambda: (
+                console.read_text().count("parafka diagnostics:") == 2
+                and console.read_text().count("listener.quieted") == 2
+            ),
+            30,
+            "both nodes' diagnostics and quiet mode",
+        )
         _stop(process, console)
     text = console.read_text()
     assert text.count("node.exited") == 2
