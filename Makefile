@@ -19,12 +19,12 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/parafka demo
 
-# The benchmark suite against the bare client and the peers (about 26 minutes; its own local
+# The benchmark suite against the bare client and the peers (about 35 minutes; its own local
 # broker and the peers' virtualenvs): tables, bench/results/*.json and PNG plots.
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
-# The same in small sizes (about 5 minutes), as a smoke check.
+# The same in small sizes (a few minutes), as a smoke check.
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
 
