@@ -285,6 +285,24 @@ class App:
             exclude_topics=exclude_topics,
         )
 
+    def _connections(
+        self, node_suffix: str | None = None
+    ) -> list[tuple[SubscriptionGroup, str, str | None]]:
+        """Each connection the app opens: its subscription group, the suffix of its names
+        (``-2`` for a group's second connection) and its ``group.instance.id`` (None without
+        static membership), with ``node_suffix`` (default: this node's) appended."""
+        node_suffix = self._instance_suffix if node_suffix is None else node_suffix
+        counts: dict[str, int] = {}
+        connections = []
+        for group in self.subscription_groups():
+            counts[group.group_id] = counts.get(group.group_id, 0) + 1
+            suffix = "" if counts[group.group_id] == 1 else f"-{counts[group.group_id]}"
+            instance = {**self.kafka, **group.kafka}.get("group.instance.id")
+            connections.append(
+                (group, suffix, f"{instance}{suffix}{node_suffix}" if instance else None)
+            )
+        return connections
+
     def subscription_groups(self) -> list[SubscriptionGroup]:
         """The connections the app will open: routes grouped by consumer group and settings."""
         grouped: dict[tuple[str, str], list[Route]] = {}
@@ -307,19 +325,13 @@ class App:
                 raise ConfigurationError("no topics are routed: call app.topic(...) first")
             self.monitor.publish("app.starting", group_id=self.group_id)
             listeners: list[Listener] = []
-            counts: dict[str, int] = {}
             redact_secrets_of(self.kafka)
             self.producer = SharedProducer(self.kafka, LIBRDKAFKA_LOG, monitor=self.monitor)
             if any(route.asynchronous for route in self._routes):
                 self._runner = CoroutineRunner(self.workers.jobs)
                 self.workers.watch(self._runner.running)
             try:
-                for group in self.subscription_groups():
-                    counts[group.group_id] = counts.get(group.group_id, 0) + 1
-                    suffix = "" if counts[group.group_id] == 1 else f"-{counts[group.group_id]}"
-                    instance = {**self.kafka, **group.kafka}.get("group.instance.id")
-                    if instance:
-                        instance = f"{instance}{suffix}{self._instance_suffix}"
+                for group, suffix, instance in self._connections():
                     listeners.append(
                         Listener(
                             group,
@@ -331,7 +343,7 @@ class App:
                             thread_name=f"parafka-listener-{group.group_id}{suffix}",
                             producer=self.producer,
                             # Static membership: each connection of a group needs its own id.
-                            instance_id=instance or None,
+                            instance_id=instance,
                             runner=self._runner,
                             budget=self._budget,
                         )

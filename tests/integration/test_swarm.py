@@ -20,9 +20,10 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
-from parafka.testing import produce_messages
+from parafka.testing import end_offsets, produce_messages
 
 from .helpers import ROOT, committed, read_record, recording_env, wait_until
 
@@ -391,3 +392,90 @@ def test_nodes_stop_by_themselves_when_the_supervisor_is_killed(
     assert committed(kafka_bootstrap, group, topic, PARTITIONS) == dict.fromkeys(
         range(PARTITIONS), PER_PARTITION
     )
+
+
+def _write_transactions(bootstrap: str, topic: str) -> dict[int, set[int]]:
+    """Per partition: 3 committed transactions of 40 with an aborted one of 15 between each,
+    and an aborted one last (the log ends with its marker). Returns the committed offsets."""
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "transactional.id": f"txn-{topic}", "linger.ms": 5}
+    )
+    producer.init_transactions(30)
+    visible: dict[int, set[int]] = defaultdict(set)
+    for count, commit in [(40, True), (15, False), (40, True), (15, False), (40, True), (5, False)]:
+        delivered: list[tuple[int, int]] = []
+        producer.begin_transaction()
+        for i in range(count * PARTITIONS):
+            producer.produce(
+                topic,
+                value=b"m",
+                partition=i % PARTITIONS,
+                on_delivery=lambda _err, msg, into=delivered: into.append(
+                    (msg.partition(), msg.offset())
+                ),
+            )
+        producer.flush(30)
+        if commit:
+            producer.commit_transaction(30)
+            for partition, offset in delivered:
+                visible[partition].add(offset)
+        else:
+            producer.abort_transaction(30)
+    return visible
+
+
+def test_a_transactional_topic_with_a_node_killed_commits_its_end(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """Offsets with gaps (aborted transactions and their markers, read_committed, librdkafka's
+    default) and a rebalance while work runs: every committed message is processed, none of the
+    aborted ones, and the commits reach each partition's end past the last marker."""
+    topic, group = new_topic(partitions=PARTITIONS), unique_name("g")
+    out, console = tmp_path / "out.log", tmp_path / "console.log"
+    env = recording_env(
+        kafka_bootstrap,
+        topic,
+        group,
+        out=str(out),
+        delay_ms="15",
+        max_messages="5",
+        session_timeout_ms="6000",
+    )
+    with swarming(env, console, "--nodes", "2", "--node-report-timeout", "3") as process:
+        _wait_for_two_members(kafka_bootstrap, group)
+        visible = _write_transactions(kafka_bootstrap, topic)
+        victim = node_pids(console)[0]
+        wait_until(
+            lambda: any(pid == victim for r in processed(out).values() for _o, pid in r),
+            60,
+            "node 0 to process something",
+        )
+        os.kill(victim, signal.SIGKILL)
+        wait_until(lambda: node_pids(console)[0] != victim, 60, "node 0 to be replaced")
+
+        def every_visible_one() -> bool:
+            seen = processed(out)
+            return all(
+                visible[p] <= {offset for offset, _pid in seen.get(p, [])}
+                for p in range(PARTITIONS)
+            )
+
+        wait_until(every_visible_one, 120, "every committed message processed")
+        ends = end_offsets(kafka_bootstrap, topic)
+        wait_until(
+            lambda: committed(kafka_bootstrap, group, topic, PARTITIONS) == ends,
+            60,
+            "the commits to pass the last markers",
+        )
+        _stop(process, console)
+    seen = processed(out)
+    for partition in range(PARTITIONS):
+        offsets = {offset for offset, _pid in seen[partition]}
+        assert offsets == visible[partition]  # no aborted message, no marker
+        assert ends[partition] > max(visible[partition]) + 1  # the log ends past them
+    assert committed(kafka_bootstrap, group, topic, PARTITIONS) == ends
+    assert_in_order_per_process(out)
+    no_violations(out)

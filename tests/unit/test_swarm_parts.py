@@ -265,3 +265,17 @@ def test_a_stopping_node_reports_healthy_while_its_own_shutdown_runs() -> None:
     os.close(read_fd)
     os.close(write_fd)
     assert first == {"kind": "report", "ok": True, "reason": None}
+
+
+def test_each_connection_of_each_node_has_its_own_static_id() -> None:
+    app = parafka.App(
+        kafka={"bootstrap.servers": "127.0.0.1:9", "group.instance.id": "shop-a"},
+        log_events=False,
+    )
+    app.topic("orders", _Orders)
+    app.topic("clicks", _Orders, subscription_group="fast")  # a second connection of the group
+    app.consumer_group("audit").topic("orders", _Orders)
+    assert Swarm(app, nodes=2)._node_info(1) == {
+        "instance_ids": ["shop-a-1", "shop-a-2-1", "shop-a-1"]
+    }
+    assert [i for _g, _s, i in app._connections()] == ["shop-a", "shop-a-2", "shop-a"]

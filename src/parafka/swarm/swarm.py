@@ -134,13 +134,7 @@ class Swarm:
         return run_node(self.app, context, stall_after=self.node_report_timeout)
 
     def _node_info(self, index: int) -> dict[str, object]:
-        ids = sorted(
-            {
-                f"{instance}-{index}"
-                for group in self.app.subscription_groups()
-                if (instance := {**self.app.kafka, **group.kafka}.get("group.instance.id"))
-            }
-        )
+        ids = [i for _group, _suffix, i in self.app._connections(f"-{index}") if i is not None]
         return {"instance_ids": ids} if ids else {}
 
     def run(self) -> int:
