@@ -57,7 +57,8 @@ def _check(event: parafka.Event) -> None:
             start = min(done)
             missing = [o for o in range(start, offset) if o not in done]
             if missing:
-                _out.write(f"V {partition} {offset} missing {missing[:5]}\n")
+                listed = ",".join(map(str, missing[:1000]))
+                _out.write(f"V {partition} {offset} missing {listed}\n")
             _out.write(f"{'S' if event.name == 'offsets.stored' else 'C'} {partition} {offset}\n")
 
 
