@@ -173,13 +173,13 @@ def test_a_silent_node_is_hung_terminated_killed_and_replaced(tmp_path: Path) ->
         return _serve(context, tmp_path / "ready")
 
     status, supervisor, events = _supervise(
-        target, nodes=1, report_timeout=0.5, kill_timeout=0.5, until=_ready(tmp_path, 1)
+        target, nodes=1, report_timeout=1.0, kill_timeout=0.5, until=_ready(tmp_path, 1)
     )
     assert status == 0, supervisor.error
     hung = events.named("node.hung")
     assert len(hung) == 1
     assert hung[0]["reason"] == "no report"
-    assert hung[0]["silent_for"] > 0.5
+    assert hung[0]["silent_for"] >= 1.0  # rounded to the millisecond
     exited = events.named("node.exited")[0]
     assert exited["hung"]
     assert exited["status"] == -signal.SIGKILL
@@ -196,7 +196,7 @@ def test_an_unhealthy_report_does_not_count_as_liveness(tmp_path: Path) -> None:
         return _serve(context, tmp_path / "ready")
 
     status, supervisor, events = _supervise(
-        target, nodes=1, report_timeout=0.5, kill_timeout=5.0, until=_ready(tmp_path, 1)
+        target, nodes=1, report_timeout=1.0, kill_timeout=5.0, until=_ready(tmp_path, 1)
     )
     assert status == 0, supervisor.error
     assert [e["reason"] for e in events.named("node.hung")] == ["listener stuck"]
@@ -333,7 +333,7 @@ def test_a_stop_while_a_hung_node_stops_does_not_signal_it_twice(tmp_path: Path)
     status, supervisor, events = _supervise(
         target,
         nodes=1,
-        report_timeout=0.3,
+        report_timeout=1.0,
         until=_ready(tmp_path, 1, name="stopping"),
     )
     assert status == 0, supervisor.error
