@@ -330,8 +330,11 @@ class App:
             if any(route.asynchronous for route in self._routes):
                 self._runner = CoroutineRunner(self.workers.jobs)
                 self.workers.watch(self._runner.running)
+            connections = self._connections()
+            if self._budget is not None:
+                self._budget.connections = len(connections)
             try:
-                for group, suffix, instance in self._connections():
+                for group, suffix, instance in connections:
                     listeners.append(
                         Listener(
                             group,
@@ -369,14 +372,15 @@ class App:
         )
 
     def _reserve_prefetch(self, listeners: list[Listener]) -> None:
-        """Take librdkafka's prefetch queues off the budget; refuse a budget they fill."""
+        """Take what librdkafka may hold off the budget; refuse a budget it would fill."""
         assert self._budget is not None
         reserved = sum(listener.prefetch_bytes for listener in listeners)
         if reserved * 2 > self._budget.limit:
             raise ConfigurationError(
                 f"max_buffered_bytes ({self._budget.limit:,}) must be at least twice "
                 f"what librdkafka may hold for the app's {len(listeners)} connection(s) "
-                f"({reserved:,} bytes: queued.max.messages.kbytes and fetch.max.bytes each): "
+                f"({reserved:,} bytes: twice queued.max.messages.kbytes and fetch.max.bytes "
+                f"each): "
                 f"raise max_buffered_bytes or lower those in kafka="
             )
         self._budget.reserve(reserved)

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 
 import parafka
-from parafka.connection.budget import PER_MESSAGE_OVERHEAD
+from parafka.connection.budget import LIBRDKAFKA_FACTOR, PER_MESSAGE_OVERHEAD
 from parafka.testing import end_offsets, produce_messages
 
 from .helpers import committed, running, wait_until
@@ -22,10 +22,10 @@ PARTITIONS = 30
 PER_PARTITION = 12
 VALUE = 100_000  # bytes
 MIB = 1024 * 1024
-PREFETCH_KB = 2048  # librdkafka's queue and
-FETCH_MAX = 2 * MIB  # one fetch response: taken off the budget
-BUDGET = 16 * MIB
-AVAILABLE = BUDGET - PREFETCH_KB * 1024 - FETCH_MAX  # 12 MiB for parafka's own buffers
+PREFETCH_KB = 1024  # librdkafka's queue and
+FETCH_MAX = MIB  # one fetch response: three times both (6 MiB) taken off the budget
+BUDGET = 18 * MIB
+AVAILABLE = BUDGET - LIBRDKAFKA_FACTOR * (PREFETCH_KB * 1024 + FETCH_MAX)  # 12 MiB for parafka
 
 
 @contextmanager

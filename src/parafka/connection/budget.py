@@ -11,14 +11,22 @@ decide when to pause (the bound is kept to within one fetch).
 What is counted: every message a listener fetched and its app has not finished — in a
 backlog, or in a job in flight — at its key and value size plus :data:`PER_MESSAGE_OVERHEAD`
 (the Python objects around it). What librdkafka holds is counted as a reserve taken off the
-budget up front: per connection, its prefetch queue (``queued.max.messages.kbytes``) and one
-fetch response (``fetch.max.bytes``, which parafka lowers to an eighth of the budget unless
-the app sets it: librdkafka's 50 MiB default would not fit a small budget).
+budget up front: per connection, :data:`LIBRDKAFKA_FACTOR` times its prefetch queue
+(``queued.max.messages.kbytes``) and one fetch response (``fetch.max.bytes``). Unless the app
+sets them, both are sized from the connection's share of the budget
+(:func:`budget_client_settings`): librdkafka's own 64 MiB and 50 MiB, or parafka's 16 MiB
+queue, would not fit a small budget.
 """
 
 from __future__ import annotations
 
-__all__ = ["PER_MESSAGE_OVERHEAD", "BufferBudget", "budget_fetch_bytes"]
+__all__ = [
+    "LIBRDKAFKA_FACTOR",
+    "PER_MESSAGE_OVERHEAD",
+    "BufferBudget",
+    "budget_client_settings",
+    "librdkafka_reserve",
+]
 
 #: Bytes one fetched message costs beyond its key and value: the ``confluent_kafka.Message``,
 #: the key and value ``bytes`` objects, their allocator overhead and the list slot. Measured
@@ -27,10 +35,38 @@ __all__ = ["PER_MESSAGE_OVERHEAD", "BufferBudget", "budget_fetch_bytes"]
 PER_MESSAGE_OVERHEAD = 300
 
 
-def budget_fetch_bytes(limit: int) -> int:
-    """``fetch.max.bytes`` for a connection of an app with a budget of ``limit`` bytes (when
-    the app does not set it): an eighth of the budget, between 1 MiB and librdkafka's 50 MiB."""
-    return max(1024 * 1024, min(52_428_800, limit // 8))
+#: Resident bytes librdkafka holds per byte of its nominal buffers (its prefetch queue and one
+#: fetch response): the queue passes its threshold by up to a fetch, a response stays whole
+#: until its last message is handed over, and the allocator keeps freed buffers of that size.
+#: Measured on the benchmark's memory workload (100 KB messages, 1,000 partitions, a 64 MiB
+#: budget): peak RSS less the baseline and parafka's own count came to 2.0-2.9 times the
+#: nominal 6-24 MiB (more for the larger buffers). With 2, the peak was 105-108 MiB against a
+#: bound of 107 (budget + baseline); with 3, 100-103.
+LIBRDKAFKA_FACTOR = 3
+
+_MIB = 1024 * 1024
+
+
+def budget_client_settings(share: int) -> dict[str, int]:
+    """librdkafka's buffer sizes for a connection whose share of the budget is ``share`` bytes
+    (the budget divided by the app's connections), for the settings the app does not set:
+    the prefetch queue (``queued.max.messages.kbytes``) a sixteenth of the share, between
+    1 MiB and parafka's usual 16 MiB, and one fetch response (``fetch.max.bytes``) a
+    thirty-second, between 1 MiB (at least librdkafka's ``message.max.bytes``) and
+    librdkafka's 50 MiB. So librdkafka's reserve (:func:`librdkafka_reserve`) is at most
+    3/16 of the share, or its minimum of 4 MiB."""
+    queue = max(_MIB, min(16 * _MIB, share // 16))
+    fetch = max(_MIB, min(52_428_800, share // 32))
+    return {"queued.max.messages.kbytes": queue // 1024, "fetch.max.bytes": fetch}
+
+
+def librdkafka_reserve(config: dict[str, object]) -> int:
+    """Bytes taken off the budget for one connection with librdkafka settings ``config``:
+    :data:`LIBRDKAFKA_FACTOR` times its prefetch queue and one fetch response (librdkafka's
+    defaults, 64 MiB and 50 MiB, where ``config`` has neither)."""
+    queue = int(str(config.get("queued.max.messages.kbytes", 65_536))) * 1024
+    fetch = int(str(config.get("fetch.max.bytes", 52_428_800)))
+    return LIBRDKAFKA_FACTOR * (queue + fetch)
 
 
 #: Once over the budget, paused partitions resume only when the total is back under this
@@ -44,17 +80,25 @@ class BufferBudget:
     def __init__(self, limit: int, reserved: int = 0) -> None:
         #: ``max_buffered_bytes``.
         self.limit = limit
-        #: Taken off up front: librdkafka's prefetch queues (all connections).
+        #: Taken off up front: what librdkafka may hold (all connections).
         self.reserved = reserved
         #: What parafka's own buffers may hold.
         self.available = max(limit - reserved, 0)
+        #: The app's connections (listeners), set before they are made: each sizes
+        #: librdkafka's buffers from its share of the budget.
+        self.connections = 1
         self._shares: dict[str, int] = {}
 
     def __repr__(self) -> str:
         return f"BufferBudget({self.describe()})"
 
+    @property
+    def connection_share(self) -> int:
+        """One connection's share of the budget (for sizing librdkafka's buffers)."""
+        return self.limit // max(1, self.connections)
+
     def reserve(self, reserved: int) -> None:
-        """Take ``reserved`` bytes (librdkafka's prefetch queues) off the budget, at start."""
+        """Take ``reserved`` bytes (what librdkafka may hold) off the budget, at start."""
         self.reserved = reserved
         self.available = max(self.limit - reserved, 0)
 
@@ -91,6 +135,6 @@ class BufferBudget:
         mib = 1024 * 1024
         return (
             f"buffered {self.used / mib:.1f} MiB of {self.available / mib:.1f} MiB "
-            f"(max_buffered_bytes {self.limit / mib:.1f} MiB - librdkafka prefetch "
+            f"(max_buffered_bytes {self.limit / mib:.1f} MiB - librdkafka's reserve "
             f"{self.reserved / mib:.1f} MiB)"
         )

@@ -43,7 +43,7 @@ import confluent_kafka
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from parafka.config import Settings, commit_interval
-from parafka.connection.budget import BufferBudget, budget_fetch_bytes
+from parafka.connection.budget import BufferBudget, budget_client_settings, librdkafka_reserve
 from parafka.connection.client import client_config, is_incremental
 from parafka.connection.committer import Committer, commit_offset
 from parafka.connection.fetch import Key, high_watermark, poll_batch, split
@@ -94,14 +94,15 @@ class Listener:
         if instance_id is not None:
             config["group.instance.id"] = instance_id
         self._single_topic = group.single_topic  # None with several topics or a pattern
-        if budget is not None and "fetch.max.bytes" not in {**kafka, **group.kafka}:
-            # librdkafka's default (50 MiB) lets one fetch response alone exceed a budget.
-            config["fetch.max.bytes"] = budget_fetch_bytes(budget.limit)
-        #: What librdkafka may hold for this connection: its prefetch queue and one fetch
-        #: response being read (taken off the app's budget up front).
-        self.prefetch_bytes = int(config.get("queued.max.messages.kbytes", 65_536)) * 1024 + int(
-            config.get("fetch.max.bytes", 52_428_800)
-        )
+        if budget is not None:
+            # librdkafka's buffers sized from this connection's share, unless the app set them.
+            given = {**kafka, **group.kafka}
+            for key, value in budget_client_settings(budget.connection_share).items():
+                if key not in given:
+                    config[key] = value
+        #: What librdkafka may hold for this connection (around its prefetch queue and one
+        #: fetch response), taken off the app's budget up front.
+        self.prefetch_bytes = librdkafka_reserve(config)
         # auto.commit.interval.ms was checked when the app and its routes were configured.
         interval = commit_interval(config, f"consumer group {group.group_id!r}")
         self._thread = threading.Thread(target=self._run, name=thread_name, daemon=True)
