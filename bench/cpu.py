@@ -45,14 +45,13 @@ from bench.workloads import (
     VALUE,
     Context,
     Entry,
-    _committed_note,
     _even,
     _fields,
     _run,
     _spec,
     _unsupported,
+    order_and_commit_notes,
 )
-from parafka.testing import committed_offsets
 
 __all__ = [
     "CPU_CONCURRENCY",
@@ -202,23 +201,7 @@ def _entry(ctx: Context, workload: str, name: str, spec: Spec, iterations: int) 
     outcome = _run(ctx, spec, workload, name)
     if outcome.unsupported:
         return _unsupported(workload, spec.concurrency, name, spec.contender, outcome.unsupported)
-    try:
-        offsets = committed_offsets(ctx.bootstrap, spec.group, spec.topic, spec.partitions)
-    except Exception as exc:  # the figure is reported without it, and says why
-        committed: dict[int, int] | None = None
-        committed_note = f"committed offsets unreadable: {exc}"
-    else:
-        committed = {p: max(0, o) for p, o in offsets.items()}
-        committed_note = _committed_note(committed, spec.expected, outcome.processed)
-    violations = outcome.order_violations
-    notes = [
-        "order not checked"
-        if violations is None
-        else "partition order kept"
-        if violations == 0
-        else f"partition order broken by {violations:,} messages",
-        committed_note,
-    ]
+    notes, committed = order_and_commit_notes(ctx, spec, outcome, "partition")
     if outcome.redelivered:
         notes.append(f"{outcome.redelivered:,} processed twice")
     if outcome.all_working_after_s is not None and outcome.all_working_throughput is not None:

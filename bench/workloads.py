@@ -803,23 +803,7 @@ def async_io(ctx: Context) -> list[Entry]:
 
 def _async_entry(ctx: Context, spec: Spec, name: str, max_messages: int | None) -> Entry:
     outcome = _run(ctx, spec, "async", name)
-    try:
-        offsets = committed_offsets(ctx.bootstrap, spec.group, spec.topic, spec.partitions)
-    except Exception as exc:  # the figure is reported without it, and says why
-        committed: dict[int, int] | None = None
-        committed_note = f"committed offsets unreadable: {exc}"
-    else:
-        committed = {p: max(0, o) for p, o in offsets.items()}
-        committed_note = _committed_note(committed, spec.expected, outcome.processed)
-    violations = outcome.order_violations
-    notes = [
-        "order not checked"
-        if violations is None
-        else "per-key order kept"
-        if violations == 0
-        else f"per-key order broken by {violations:,} messages",
-        committed_note,
-    ]
+    notes, committed = order_and_commit_notes(ctx, spec, outcome, "per-key")
     if not outcome.finished:
         notes.insert(0, outcome.error or "unfinished")
     return Entry(
@@ -836,6 +820,31 @@ def _async_entry(ctx: Context, spec: Spec, name: str, max_messages: int | None) 
         },
         max_messages=max_messages,
     )
+
+
+def order_and_commit_notes(
+    ctx: Context, spec: Spec, outcome: Outcome, unit: str
+) -> tuple[list[str], dict[int, int] | None]:
+    """The first notes of an entry whose order and commits are checked: whether ``unit``
+    order (``partition`` or ``per-key``) was kept, and where the group's committed offsets
+    stand; with the committed offsets (None when they could not be read: the note says why)."""
+    try:
+        offsets = committed_offsets(ctx.bootstrap, spec.group, spec.topic, spec.partitions)
+    except Exception as exc:  # the figure is reported without it, and says why
+        committed: dict[int, int] | None = None
+        committed_note = f"committed offsets unreadable: {exc}"
+    else:
+        committed = {p: max(0, o) for p, o in offsets.items()}
+        committed_note = _committed_note(committed, spec.expected, outcome.processed)
+    violations = outcome.order_violations
+    order_note = (
+        "order not checked"
+        if violations is None
+        else f"{unit} order kept"
+        if violations == 0
+        else f"{unit} order broken by {violations:,} messages"
+    )
+    return [order_note, committed_note], committed
 
 
 def _committed_note(committed: dict[int, int], expected: dict[int, int], processed: int) -> str:

@@ -20,6 +20,8 @@ queue, would not fit a small budget.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 __all__ = [
     "LIBRDKAFKA_FACTOR",
     "PER_MESSAGE_OVERHEAD",
@@ -60,7 +62,7 @@ def budget_client_settings(share: int) -> dict[str, int]:
     return {"queued.max.messages.kbytes": queue // 1024, "fetch.max.bytes": fetch}
 
 
-def librdkafka_reserve(config: dict[str, object]) -> int:
+def librdkafka_reserve(config: Mapping[str, object]) -> int:
     """Bytes taken off the budget for one connection with librdkafka settings ``config``:
     :data:`LIBRDKAFKA_FACTOR` times its prefetch queue and one fetch response (librdkafka's
     defaults, 64 MiB and 50 MiB, where ``config`` has neither)."""

@@ -298,7 +298,7 @@ class Listener:
             if flow.budget is not None and flow.budget.over():
                 self._recount()  # what finished since the sweep frees room; pause the rest
             limit = flow.fetch_limit(self._settings.fetch_messages)
-            return poll_batch(self._handle.client, timeout, limit)
+            return poll_batch(self._handle.client, timeout, limit, self._jobs.all_busy)
         except KafkaException as exc:
             error = exc.args[0] if exc.args else None
             if isinstance(error, KafkaError) and error.fatal():

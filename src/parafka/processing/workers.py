@@ -47,6 +47,17 @@ class JobsQueue:
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[Job | _Stop] = queue.SimpleQueue()
         self.runner: CoroutineRunner | None = None
+        #: Whether a worker waits for a job now (set by the :class:`WorkerPool` that serves
+        #: this queue; without one, never).
+        self.worker_waiting: Callable[[], bool] = lambda: False
+
+    def all_busy(self) -> bool:
+        """True when a job put now would wait for a worker: jobs are queued, or no worker
+        waits (any thread; a racy snapshot). With async consumers (:attr:`runner`), False:
+        their batches start on the event loop at once."""
+        if self.runner is not None:
+            return False
+        return not self._queue.empty() or not self.worker_waiting()
 
     def put(self, job: Job) -> None:
         runner = self.runner
@@ -141,6 +152,7 @@ class WorkerPool:
         self._workers: list[_Worker] = []
         self._started = False
         self._stopping = False
+        self.jobs.worker_waiting = self.worker_waiting
 
     def __repr__(self) -> str:
         return f"WorkerPool(size={self._size}, alive={len(self._workers)})"
@@ -181,6 +193,11 @@ class WorkerPool:
         for _ in range(max(-delta, 0)):
             self.jobs.stop_one()
         self.monitor.publish("workers.scaled", size=size, change=delta)
+
+    def worker_waiting(self) -> bool:
+        """True when some worker runs no job (any thread; a racy snapshot, without the lock:
+        it runs once per listener fetch)."""
+        return any(worker.current is None for worker in self._workers)
 
     def busy(self) -> list[Busy]:
         """What every busy worker is running right now."""
