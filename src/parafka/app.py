@@ -30,7 +30,7 @@ from types import FrameType
 from typing import Any, ClassVar, Self
 
 from parafka.config import Settings, mask_secrets, validate_kafka
-from parafka.connection.budget import BufferBudget
+from parafka.connection.budget import LIBRDKAFKA_FACTOR, BufferBudget
 from parafka.connection.client import LIBRDKAFKA_LOG, redact_secrets_of
 from parafka.connection.listener import Listener
 from parafka.consumer import Consumer
@@ -379,9 +379,8 @@ class App:
             raise ConfigurationError(
                 f"max_buffered_bytes ({self._budget.limit:,}) must be at least twice "
                 f"what librdkafka may hold for the app's {len(listeners)} connection(s) "
-                f"({reserved:,} bytes: twice queued.max.messages.kbytes and fetch.max.bytes "
-                f"each): "
-                f"raise max_buffered_bytes or lower those in kafka="
+                f"({reserved:,} bytes: {LIBRDKAFKA_FACTOR} times queued.max.messages.kbytes "
+                f"and fetch.max.bytes each): raise max_buffered_bytes or lower those in kafka="
             )
         self._budget.reserve(reserved)
 

@@ -23,8 +23,8 @@ PER_PARTITION = 12
 VALUE = 100_000  # bytes
 MIB = 1024 * 1024
 PREFETCH_KB = 1024  # librdkafka's queue and
-FETCH_MAX = MIB  # one fetch response: three times both (6 MiB) taken off the budget
-BUDGET = 18 * MIB
+FETCH_MAX = MIB  # one fetch response: four times both (8 MiB) taken off the budget
+BUDGET = 20 * MIB
 AVAILABLE = BUDGET - LIBRDKAFKA_FACTOR * (PREFETCH_KB * 1024 + FETCH_MAX)  # 12 MiB for parafka
 
 

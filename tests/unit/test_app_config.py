@@ -164,8 +164,8 @@ def test_subscription_group_names_are_not_derived_from_secret_values() -> None:
 
 
 def test_a_memory_budget_that_librdkafkas_prefetch_would_fill_is_refused_at_start() -> None:
-    # Two connections x 3 x (16 MiB of librdkafka prefetch, set by the app, + one fetch of
-    # 1 MiB, sized from a connection's 24 MiB share) = 102 MiB: more than half of 48 MiB.
+    # Two connections x 4 x (16 MiB of librdkafka prefetch, set by the app, + one fetch of
+    # 1 MiB, sized from a connection's 24 MiB share) = 136 MiB: more than half of 48 MiB.
     app = parafka.App(
         kafka={**BOOT, "queued.max.messages.kbytes": 16_384}, max_buffered_bytes=48 * 1024 * 1024
     )
@@ -175,20 +175,20 @@ def test_a_memory_budget_that_librdkafkas_prefetch_would_fill_is_refused_at_star
         app.start()
     text = str(info.value)
     assert "max_buffered_bytes (50,331,648)" in text
-    assert "2 connection(s) (106,954,752 bytes" in text
-    assert "queued.max.messages.kbytes and fetch.max.bytes" in text
+    assert "2 connection(s) (142,606,336 bytes" in text
+    assert "4 times queued.max.messages.kbytes and fetch.max.bytes" in text
     assert not app.running
 
 
 def test_librdkafkas_buffers_are_sized_from_each_connections_share_of_the_budget() -> None:
     # The same two connections with librdkafka's buffers left to parafka: a 24 MiB share each
-    # gives a 1.5 MiB queue and a 1 MiB fetch, 7.5 MiB reserved each, 15 of the 48 MiB.
+    # gives a 1.5 MiB queue and a 1 MiB fetch, 10 MiB reserved each, 20 of the 48 MiB.
     app = parafka.App(kafka=BOOT, max_buffered_bytes=48 * 1024 * 1024)
     app.topic("orders", Noop)
     app.consumer_group("audit").topic("orders", Noop)
     app.start()
     try:
-        assert app.diagnostics().count("librdkafka's reserve 15.0 MiB") == 1
+        assert app.diagnostics().count("librdkafka's reserve 20.0 MiB") == 1
     finally:
         app.stop()
 
