@@ -16,7 +16,8 @@ import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,50 @@ pytestmark = pytest.mark.integration
 
 PARTITIONS = 4
 PER_PARTITION = 300
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test's topic (:data:`PARTITIONS` partitions) and group, and its files: ``out``, the
+    recording app's lines (shared by the nodes), and ``console``, the supervisor's and the
+    nodes' output."""
+
+    bootstrap: str
+    topic: str
+    group: str
+    out: Path
+    console: Path
+
+    def env(self, **settings: str) -> dict[str, str]:
+        """The recording app's environment for this case (``settings`` as for
+        :func:`recording_env`)."""
+        return recording_env(self.bootstrap, self.topic, self.group, out=str(self.out), **settings)
+
+    def swarm(
+        self, env: dict[str, str], *options: str
+    ) -> AbstractContextManager[subprocess.Popen[bytes]]:
+        return swarming(env, self.console, *options)
+
+    def assert_committed_to_the_end(self) -> None:
+        assert committed(self.bootstrap, self.group, self.topic, PARTITIONS) == dict.fromkeys(
+            range(PARTITIONS), PER_PARTITION
+        )
+
+
+@pytest.fixture
+def case(
+    kafka_bootstrap: str,
+    new_topic: Callable[..., str],
+    unique_name: Callable[[str], str],
+    tmp_path: Path,
+) -> Case:
+    return Case(
+        kafka_bootstrap,
+        new_topic(partitions=PARTITIONS),
+        unique_name("g"),
+        tmp_path / "out.log",
+        tmp_path / "console.log",
+    )
 
 
 @contextmanager
@@ -143,12 +188,26 @@ def no_violations(out: Path, visible: dict[int, set[int]] | None = None) -> None
     assert not violations, violations[:5]
 
 
-def _produce(bootstrap: str, topic: str) -> None:
+def _produce(case: Case) -> None:
     produce_messages(
-        bootstrap,
-        topic,
+        case.bootstrap,
+        case.topic,
         ((None, b"m", i % PARTITIONS) for i in range(PARTITIONS * PER_PARTITION)),
     )
+
+
+def _fault_node_zero_mid_stream(case: Case, fault: int) -> int:
+    """Send ``fault`` to node 0 once it has processed something; wait for its replacement.
+    Returns the pid it had."""
+    victim = node_pids(case.console)[0]
+    wait_until(
+        lambda: any(pid == victim for r in processed(case.out).values() for _o, pid in r),
+        60,
+        "node 0 to process something",
+    )
+    os.kill(victim, fault)
+    wait_until(lambda: node_pids(case.console)[0] != victim, 60, "node 0 to be replaced")
+    return victim
 
 
 def _stop(process: subprocess.Popen[bytes], console: Path) -> None:
@@ -158,23 +217,16 @@ def _stop(process: subprocess.Popen[bytes], console: Path) -> None:
 
 
 def test_nodes_share_the_partitions_and_sigterm_commits_to_the_end(
-    kafka_bootstrap: str,
-    new_topic: Callable[..., str],
-    unique_name: Callable[[str], str],
-    tmp_path: Path,
+    case: Case, unique_name: Callable[[str], str]
 ) -> None:
-    topic, group = new_topic(partitions=PARTITIONS), unique_name("g")
     instance = unique_name("member")
-    out, console = tmp_path / "out.log", tmp_path / "console.log"
-    env = recording_env(
-        kafka_bootstrap, topic, group, out=str(out), delay_ms="2", instance_id=instance
-    )
-    with swarming(env, console, "--nodes", "2") as process:
+    out, console = case.out, case.console
+    with case.swarm(case.env(delay_ms="2", instance_id=instance), "--nodes", "2") as process:
         # The group settles with both nodes as static members, two partitions each ...
-        _wait_for_two_members(kafka_bootstrap, group)
-        assert sorted(_members(kafka_bootstrap, group)) == [f"{instance}-0", f"{instance}-1"]
+        _wait_for_two_members(case)
+        assert sorted(_members(case)) == [f"{instance}-0", f"{instance}-1"]
         # ... and both take work.
-        _produce(kafka_bootstrap, topic)
+        _produce(case)
         wait_until(lambda: all_processed(out), 120, "every message processed")
         pids = {pid for records in processed(out).values() for _o, pid in records}
         assert pids == set(node_pids(console).values())
@@ -194,9 +246,7 @@ def test_nodes_share_the_partitions_and_sigterm_commits_to_the_end(
     assert text.count("node.exited") == 2
     assert "stopping=True" in text
     assert "node.restarted" not in text
-    assert committed(kafka_bootstrap, group, topic, PARTITIONS) == dict.fromkeys(
-        range(PARTITIONS), PER_PARTITION
-    )
+    case.assert_committed_to_the_end()
     assert_in_order_per_process(out)
     no_violations(out)
 
@@ -216,19 +266,19 @@ def _last_assignment(out: Path, pid: int) -> int | None:
     )
 
 
-def _wait_for_two_members(bootstrap: str, group: str) -> None:
+def _wait_for_two_members(case: Case) -> None:
     wait_until(
-        lambda: sorted(len(p) for p in _members(bootstrap, group).values()) == [2, 2],
+        lambda: sorted(len(p) for p in _members(case).values()) == [2, 2],
         60,
         "both nodes to join the group with two partitions each",
     )
 
 
-def _members(bootstrap: str, group: str) -> dict[str, list[int]]:
+def _members(case: Case) -> dict[str, list[int]]:
     """Each member's ``group.instance.id`` (or member id) -> its assigned partitions, as the
     broker describes the group."""
-    admin = AdminClient({"bootstrap.servers": bootstrap})
-    described = admin.describe_consumer_groups([group])[group].result(timeout=15)
+    admin = AdminClient({"bootstrap.servers": case.bootstrap})
+    described = admin.describe_consumer_groups([case.group])[case.group].result(timeout=15)
     return {
         str(member.group_instance_id or member.member_id): [
             tp.partition for tp in member.assignment.topic_partitions
@@ -238,36 +288,18 @@ def _members(bootstrap: str, group: str) -> dict[str, list[int]]:
 
 
 @pytest.mark.parametrize("fault", ["SIGKILL", "SIGSTOP"])
-def test_a_killed_or_hung_node_is_replaced_and_nothing_is_lost(
-    kafka_bootstrap: str,
-    new_topic: Callable[..., str],
-    unique_name: Callable[[str], str],
-    tmp_path: Path,
-    fault: str,
-) -> None:
-    topic, group = new_topic(partitions=PARTITIONS), unique_name("g")
-    out, console = tmp_path / "out.log", tmp_path / "console.log"
-    env = recording_env(
-        kafka_bootstrap,
-        topic,
-        group,
-        out=str(out),
+def test_a_killed_or_hung_node_is_replaced_and_nothing_is_lost(case: Case, fault: str) -> None:
+    out, console = case.out, case.console
+    env = case.env(
         delay_ms="10",  # about 6 s of work per node: the fault lands mid-stream
         max_messages="5",
         shutdown_timeout="10",
         session_timeout_ms="6000",
     )
-    with swarming(env, console, "--nodes", "2", "--node-report-timeout", "3") as process:
-        _wait_for_two_members(kafka_bootstrap, group)
-        _produce(kafka_bootstrap, topic)
-        victim = node_pids(console)[0]
-        wait_until(
-            lambda: any(pid == victim for r in processed(out).values() for _o, pid in r),
-            60,
-            "node 0 to process something",
-        )
-        os.kill(victim, getattr(signal, fault))
-        wait_until(lambda: node_pids(console)[0] != victim, 60, "node 0 to be replaced")
+    with case.swarm(env, "--nodes", "2", "--node-report-timeout", "3") as process:
+        _wait_for_two_members(case)
+        _produce(case)
+        victim = _fault_node_zero_mid_stream(case, getattr(signal, fault))
         if fault == "SIGSTOP":
             assert re.search(
                 rf"node\.hung index=0 pid={victim} .*reason=no report", console.read_text()
@@ -280,9 +312,7 @@ def test_a_killed_or_hung_node_is_replaced_and_nothing_is_lost(
     # SIGKILL: killed; SIGSTOP: the supervisor's SIGTERM + SIGCONT let it stop gracefully.
     assert int(exited[1]) == (-signal.SIGKILL if fault == "SIGKILL" else 0)
     assert "node.restarted index=0" in text
-    assert committed(kafka_bootstrap, group, topic, PARTITIONS) == dict.fromkeys(
-        range(PARTITIONS), PER_PARTITION
-    )
+    case.assert_committed_to_the_end()
     assert_in_order_per_process(out)
     no_violations(out)
 
@@ -347,25 +377,17 @@ def test_server_runs_only_the_included_consumer_group(
 
 
 def test_a_restarted_static_node_gets_its_partitions_back_without_a_rebalance(
-    kafka_bootstrap: str,
-    new_topic: Callable[..., str],
-    unique_name: Callable[[str], str],
-    tmp_path: Path,
+    case: Case, unique_name: Callable[[str], str]
 ) -> None:
-    topic, group = new_topic(partitions=PARTITIONS), unique_name("g")
     instance = unique_name("member")
-    out, console = tmp_path / "out.log", tmp_path / "console.log"
-    env = recording_env(
-        kafka_bootstrap,
-        topic,
-        group,
-        out=str(out),
+    out, console = case.out, case.console
+    env = case.env(
         instance_id=instance,
         session_timeout_ms="30000",  # longer than the restart: the member is kept
     )
-    with swarming(env, console, "--nodes", "2") as process:
-        _wait_for_two_members(kafka_bootstrap, group)
-        before = _members(kafka_bootstrap, group)
+    with case.swarm(env, "--nodes", "2") as process:
+        _wait_for_two_members(case)
+        before = _members(case)
         pids = node_pids(console)
         # Both nodes have seen their current assignment (the group may have formed around
         # one node first, then rebalanced when the other joined).
@@ -382,34 +404,24 @@ def test_a_restarted_static_node_gets_its_partitions_back_without_a_rebalance(
         wait_until(
             lambda: f"A {replacement} " in out.read_text(), 60, "the replacement's assignment"
         )
-        _produce(kafka_bootstrap, topic)
+        _produce(case)
         wait_until(lambda: all_processed(out), 120, "every message processed")
-        assert _members(kafka_bootstrap, group) == before
+        assert _members(case) == before
         _stop(process, console)
     # After the kill, one assignment only: the replacement's, of node 0's partitions; node 1
     # was never revoked and assigned again: no rebalance.
     later = _assignments(out)[earlier:]
     assert later == [["A", str(replacement), *str(sorted(before[f"{instance}-0"])).split()]]
-    assert committed(kafka_bootstrap, group, topic, PARTITIONS) == dict.fromkeys(
-        range(PARTITIONS), PER_PARTITION
-    )
+    case.assert_committed_to_the_end()
     no_violations(out)
 
 
-def test_nodes_stop_by_themselves_when_the_supervisor_is_killed(
-    kafka_bootstrap: str,
-    new_topic: Callable[..., str],
-    unique_name: Callable[[str], str],
-    tmp_path: Path,
-) -> None:
-    topic, group = new_topic(partitions=PARTITIONS), unique_name("g")
-    out, console = tmp_path / "out.log", tmp_path / "console.log"
-    env = recording_env(kafka_bootstrap, topic, group, out=str(out))
-    with swarming(env, console, "--nodes", "2") as process:
-        _wait_for_two_members(kafka_bootstrap, group)
-        _produce(kafka_bootstrap, topic)
-        wait_until(lambda: all_processed(out), 120, "every message processed")
-        nodes = node_pids(console)
+def test_nodes_stop_by_themselves_when_the_supervisor_is_killed(case: Case) -> None:
+    with case.swarm(case.env(), "--nodes", "2") as process:
+        _wait_for_two_members(case)
+        _produce(case)
+        wait_until(lambda: all_processed(case.out), 120, "every message processed")
+        nodes = node_pids(case.console)
         process.kill()
         process.wait(10)
 
@@ -417,13 +429,11 @@ def test_nodes_stop_by_themselves_when_the_supervisor_is_killed(
             return all(_ended(pid) for pid in nodes.values())
 
         wait_until(gone, 60, "the orphaned nodes to stop")
-    text = console.read_text()
+    text = case.console.read_text()
     assert text.count("the swarm's supervisor is gone; stopping") == 2, text[-3000:]
     assert text.count("app.stopped") == 2
     assert text.count("app.stopped") == text.count("clean=True")
-    assert committed(kafka_bootstrap, group, topic, PARTITIONS) == dict.fromkeys(
-        range(PARTITIONS), PER_PARTITION
-    )
+    case.assert_committed_to_the_end()
 
 
 def _write_transactions(bootstrap: str, topic: str) -> dict[int, set[int]]:
@@ -456,37 +466,16 @@ def _write_transactions(bootstrap: str, topic: str) -> dict[int, set[int]]:
     return visible
 
 
-def test_a_transactional_topic_with_a_node_killed_commits_its_end(
-    kafka_bootstrap: str,
-    new_topic: Callable[..., str],
-    unique_name: Callable[[str], str],
-    tmp_path: Path,
-) -> None:
+def test_a_transactional_topic_with_a_node_killed_commits_its_end(case: Case) -> None:
     """Offsets with gaps (aborted transactions and their markers, read_committed, librdkafka's
     default) and a rebalance while work runs: every committed message is processed, none of the
     aborted ones, and the commits reach each partition's end past the last marker."""
-    topic, group = new_topic(partitions=PARTITIONS), unique_name("g")
-    out, console = tmp_path / "out.log", tmp_path / "console.log"
-    env = recording_env(
-        kafka_bootstrap,
-        topic,
-        group,
-        out=str(out),
-        delay_ms="15",
-        max_messages="5",
-        session_timeout_ms="6000",
-    )
-    with swarming(env, console, "--nodes", "2", "--node-report-timeout", "3") as process:
-        _wait_for_two_members(kafka_bootstrap, group)
-        visible = _write_transactions(kafka_bootstrap, topic)
-        victim = node_pids(console)[0]
-        wait_until(
-            lambda: any(pid == victim for r in processed(out).values() for _o, pid in r),
-            60,
-            "node 0 to process something",
-        )
-        os.kill(victim, signal.SIGKILL)
-        wait_until(lambda: node_pids(console)[0] != victim, 60, "node 0 to be replaced")
+    bootstrap, topic, group, out = case.bootstrap, case.topic, case.group, case.out
+    env = case.env(delay_ms="15", max_messages="5", session_timeout_ms="6000")
+    with case.swarm(env, "--nodes", "2", "--node-report-timeout", "3") as process:
+        _wait_for_two_members(case)
+        visible = _write_transactions(bootstrap, topic)
+        _fault_node_zero_mid_stream(case, signal.SIGKILL)
 
         def every_visible_one() -> bool:
             seen = processed(out)
@@ -496,18 +485,18 @@ def test_a_transactional_topic_with_a_node_killed_commits_its_end(
             )
 
         wait_until(every_visible_one, 120, "every committed message processed")
-        ends = end_offsets(kafka_bootstrap, topic)
+        ends = end_offsets(bootstrap, topic)
         wait_until(
-            lambda: committed(kafka_bootstrap, group, topic, PARTITIONS) == ends,
+            lambda: committed(bootstrap, group, topic, PARTITIONS) == ends,
             60,
             "the commits to pass the last markers",
         )
-        _stop(process, console)
+        _stop(process, case.console)
     seen = processed(out)
     for partition in range(PARTITIONS):
         offsets = {offset for offset, _pid in seen[partition]}
         assert offsets == visible[partition]  # no aborted message, no marker
         assert ends[partition] > max(visible[partition]) + 1  # the log ends past them
-    assert committed(kafka_bootstrap, group, topic, PARTITIONS) == ends
+    assert committed(bootstrap, group, topic, PARTITIONS) == ends
     assert_in_order_per_process(out)
     no_violations(out, visible)
