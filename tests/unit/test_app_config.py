@@ -193,6 +193,25 @@ def test_librdkafkas_buffers_are_sized_from_each_connections_share_of_the_budget
         app.stop()
 
 
+def test_a_large_message_max_bytes_raises_the_fetch_size_parafka_chooses() -> None:
+    # parafka's fetch for the budget would be below message.max.bytes, which librdkafka
+    # refuses; the fetch takes message.max.bytes instead, and the reserve counts it.
+    kafka = {**BOOT, "message.max.bytes": 5_000_000}
+    app = parafka.App(kafka=kafka, max_buffered_bytes=128 * 1024 * 1024)
+    app.topic("orders", Noop)
+    app.start()  # librdkafka accepts the client's settings
+    try:
+        reserve = 4 * (8 * 1024 * 1024 + 5_000_000) / (1024 * 1024)  # an 8 MiB queue
+        assert f"librdkafka's reserve {reserve:.1f} MiB" in app.diagnostics()
+    finally:
+        app.stop()
+    # With 64 MiB, four times (4 MiB + 5,000,000) is more than half: parafka's own refusal.
+    small = parafka.App(kafka=kafka, max_buffered_bytes=64 * 1024 * 1024)
+    small.topic("orders", Noop)
+    with pytest.raises(parafka.ConfigurationError, match=r"\(36,777,216 bytes: 4 times"):
+        small.start()
+
+
 def test_the_memory_budget_must_be_a_positive_integer() -> None:
     with pytest.raises(parafka.ConfigurationError, match="max_buffered_bytes"):
         parafka.App(kafka=BOOT, max_buffered_bytes=0)

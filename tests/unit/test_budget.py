@@ -36,6 +36,12 @@ def test_the_reserve_counts_each_buffer_several_times_and_librdkafkas_defaults_w
     assert librdkafka_reserve({}) == LIBRDKAFKA_FACTOR * (64 * MIB + 52_428_800)
 
 
+def test_a_fetch_is_never_smaller_than_message_max_bytes() -> None:
+    # librdkafka refuses fetch.max.bytes < message.max.bytes.
+    assert budget_client_settings(64 * MIB, 5_000_000)["fetch.max.bytes"] == 5_000_000
+    assert budget_client_settings(64 * MIB, 100)["fetch.max.bytes"] == 2 * MIB
+
+
 def test_a_64_mib_budget_on_one_connection() -> None:
     # The benchmark's memory workload: a 4 MiB queue, 2 MiB fetches, 24 MiB reserved.
     assert budget_client_settings(64 * MIB) == {

@@ -50,16 +50,17 @@ LIBRDKAFKA_FACTOR = 4
 _MIB = 1024 * 1024
 
 
-def budget_client_settings(share: int) -> dict[str, int]:
+def budget_client_settings(share: int, message_max_bytes: int = 1_000_000) -> dict[str, int]:
     """librdkafka's buffer sizes for a connection whose share of the budget is ``share`` bytes
     (the budget divided by the app's connections), for the settings the app does not set:
     the prefetch queue (``queued.max.messages.kbytes``) a sixteenth of the share, between
     1 MiB and parafka's usual 16 MiB, and one fetch response (``fetch.max.bytes``) a
-    thirty-second, between 1 MiB (at least librdkafka's ``message.max.bytes``) and
-    librdkafka's 50 MiB. So librdkafka's reserve (:func:`librdkafka_reserve`) is at most
-    a quarter of the share, or its minimum of 8 MiB."""
+    thirty-second, between 1 MiB and librdkafka's 50 MiB, and never below the connection's
+    ``message.max.bytes`` (librdkafka refuses a smaller one). So librdkafka's reserve
+    (:func:`librdkafka_reserve`) is at most a quarter of the share, or its minimum of 8 MiB,
+    unless ``message.max.bytes`` is larger than a thirty-second of the share."""
     queue = max(_MIB, min(16 * _MIB, share // 16))
-    fetch = max(_MIB, min(52_428_800, share // 32))
+    fetch = max(_MIB, message_max_bytes, min(52_428_800, share // 32))
     return {"queued.max.messages.kbytes": queue // 1024, "fetch.max.bytes": fetch}
 
 

@@ -97,7 +97,8 @@ class Listener:
         if budget is not None:
             # librdkafka's buffers sized from this connection's share, unless the app set them.
             given = {**kafka, **group.kafka}
-            for key, value in budget_client_settings(budget.connection_share).items():
+            largest = int(str(config.get("message.max.bytes", 1_000_000)))
+            for key, value in budget_client_settings(budget.connection_share, largest).items():
                 if key not in given:
                     config[key] = value
         #: What librdkafka may hold for this connection (around its prefetch queue and one
