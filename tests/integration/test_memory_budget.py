@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
+from confluent_kafka import Producer
 
 import parafka
 from parafka.connection.budget import LIBRDKAFKA_FACTOR, PER_MESSAGE_OVERHEAD
@@ -149,3 +150,56 @@ def test_a_stuck_partition_holding_the_budget_does_not_stop_the_others(
     offsets = committed(kafka_bootstrap, group, topic, PARTITIONS)
     assert offsets[0] in (-1001, 0)  # nothing committed past the failing message
     assert all(offsets[p] == PER_PARTITION for p in range(1, PARTITIONS)), offsets
+
+
+def test_a_transactional_topic_under_the_budget_commits_past_its_last_marker(
+    kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
+) -> None:
+    """Offsets with gaps under the budget: committed transactions of 100 KB messages, aborted
+    ones between them and last (read_committed, librdkafka's default). Every committed message
+    is processed once in order, no aborted one, the budget holds, and the commits reach each
+    partition's end past the last abort marker (work that can finish does finish)."""
+    partitions = 6
+    topic, group = new_topic(partitions=partitions), unique_name("g")
+    producer = Producer({"bootstrap.servers": kafka_bootstrap, "transactional.id": f"txn-{topic}"})
+    producer.init_transactions(30)
+    visible: dict[int, list[int]] = {p: [] for p in range(partitions)}
+    for count, commit in [(8, True), (3, False), (8, True), (3, False), (8, True), (2, False)]:
+        delivered: list[tuple[int, int]] = []
+        producer.begin_transaction()
+        for i in range(count * partitions):
+            producer.produce(
+                topic,
+                value=b"v" * VALUE,
+                partition=i % partitions,
+                on_delivery=lambda _e, m, into=delivered: into.append((m.partition(), m.offset())),
+            )
+        producer.flush(30)
+        if commit:
+            producer.commit_transaction(30)
+            for partition, offset in delivered:
+                visible[partition].append(offset)
+        else:
+            producer.abort_transaction(30)
+    seen: dict[int, list[int]] = {p: [] for p in range(partitions)}
+
+    class Slow(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            for message in messages:
+                time.sleep(0.005)
+                seen[message.partition].append(message.offset)
+
+    app = app_for(kafka_bootstrap, group)
+    app.topic(topic, Slow, deserializer=parafka.raw_deserializer)
+    ends = end_offsets(kafka_bootstrap, topic)
+    with running(app), sampling(app) as samples:
+        wait_until(
+            lambda: committed(kafka_bootstrap, group, topic, partitions) == ends,
+            120,
+            "the commits to pass the last markers",
+        )
+    assert seen == {p: sorted(visible[p]) for p in range(partitions)}
+    assert all(ends[p] > max(visible[p]) + 1 for p in range(partitions))  # a marker last
+    one_message = VALUE + PER_MESSAGE_OVERHEAD
+    assert max(samples) > AVAILABLE // 2  # the budget was reached, so it was tested
+    assert max(samples) <= AVAILABLE + partitions * one_message, (max(samples), AVAILABLE)
