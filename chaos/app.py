@@ -43,6 +43,10 @@ Behaviour knobs:
 - ``CHAOS_MAX_BACKLOG``: parafka's ``max_backlog`` (small: back-pressure pauses all the time);
 - ``CHAOS_ASYNC=1``: the handler is ``async def consume`` (runs on parafka's event loop);
 - ``CHAOS_PROTOCOL``: ``eager`` | ``cooperative`` | ``consumer`` (KIP-848);
+- ``CHAOS_MAX_BUFFERED_BYTES``: parafka's ``max_buffered_bytes`` (the process-wide budget); the
+  process then samples ``app.buffered_bytes`` every 10 ms and prints the highest seen, once a
+  second, as ``chaos-budget peak=<bytes> available=<bytes>`` to its output
+  (``chaos.runner`` checks the bound and that the budget was reached);
 - ``CHAOS_DEBUG``: librdkafka ``debug`` contexts (e.g. ``cgrp``), logged to the member's
   ``.out`` file, for investigating a run.
 """
@@ -75,6 +79,7 @@ _PAUSE_SECONDS = float(_env.get("CHAOS_PAUSE_SECONDS", "0.5"))
 _SEEK_P = float(_env.get("CHAOS_SEEK_P", "0"))
 _VP = int(_env.get("CHAOS_VP", "0"))
 _DLQ = _env.get("CHAOS_DLQ") or None
+_BUDGET = int(_env["CHAOS_MAX_BUFFERED_BYTES"]) if _env.get("CHAOS_MAX_BUFFERED_BYTES") else None
 
 #: This process's log descriptor, -1 until its first line (see the module docstring).
 _log_fd = -1
@@ -233,6 +238,25 @@ def _slow(_signum: int, _frame: FrameType | None) -> None:
     _slow_next.set()
 
 
+def _sample_budget() -> None:
+    """With ``CHAOS_MAX_BUFFERED_BYTES``: the highest ``app.buffered_bytes`` seen, sampled every
+    10 ms, printed once a second with what parafka's own buffers may hold (the budget less
+    librdkafka's reserve). Its own daemon thread, from ``app.running`` on."""
+    peak, printed = 0, time.monotonic()
+    while True:
+        time.sleep(0.01)
+        peak = max(peak, app.buffered_bytes or 0)
+        if time.monotonic() - printed >= 1.0:
+            printed = time.monotonic()
+            # The budget's own figure: no public name gives it apart from diagnostics' text.
+            available = app._budget.available if app._budget is not None else 0
+            print(f"chaos-budget peak={peak} available={available}", flush=True)
+
+
+def _running(_event: parafka.Event) -> None:
+    threading.Thread(target=_sample_budget, name="chaos-budget", daemon=True).start()
+
+
 def _log_group_state(stats: str) -> None:
     """With ``CHAOS_DEBUG``: librdkafka's consumer group state, once a second."""
     group = json.loads(stats).get("cgrp", {})
@@ -275,6 +299,7 @@ app = parafka.App(
     max_backlog=int(_env.get("CHAOS_MAX_BACKLOG", "0")),
     pause_timeout=0.2,
     pause_max_timeout=1.0,
+    max_buffered_bytes=_BUDGET,
 )
 app.topic(
     _env["CHAOS_TOPIC"],
@@ -287,5 +312,7 @@ app.topic(
 app.monitor.subscribe("offsets.stored", _offsets)
 app.monitor.subscribe("offsets.committed", _offsets)
 app.monitor.subscribe("dead_letter_queue.dispatched", _dead_lettered)
+if _BUDGET is not None:
+    app.monitor.subscribe("app.running", _running)
 for _name in ("rebalance.assigned", "rebalance.revoked", "rebalance.lost"):
     app.monitor.subscribe(_name, _rebalanced)

@@ -518,6 +518,19 @@ def _scenarios() -> list[Scenario]:
                 "CHAOS_SLOW_SECONDS": "1",
             },
         ),
+        # The memory budget (issue 15) under rebalance churn: 20 KB messages, a slow handler
+        # and one member most of the time, so the budget fills; partitions paused for it are
+        # revoked, reassigned and resumed while members come and go.
+        Scenario(
+            "budget-churn",
+            "members join and leave, a 16 MiB max_buffered_bytes filled (lanes, cooperative)",
+            churn,
+            protocol="cooperative",
+            members=1,
+            vp=4,
+            padding=20_000,
+            env={"CHAOS_MAX_BUFFERED_BYTES": str(16 * 1024 * 1024), "CHAOS_DELAY_MS": "25"},
+        ),
     ]
 
 

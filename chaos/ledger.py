@@ -55,8 +55,11 @@ class LedgerProducer:
         malformed_rate: float = 0.0,
         transactional_id: str | None = None,
         abort_rate: float = 0.0,
+        padding: int = 0,
     ) -> None:
         self.topic = topic
+        #: Characters of filler in each value (``"p"``), for scenarios that need large messages.
+        self._padding = "x" * padding
         self._rate = rate
         self._keys = keys
         self._poison_rate = poison_rate
@@ -181,6 +184,8 @@ class LedgerProducer:
         draw = self._random.random()
         kind: Kind = "ok"
         value: bytes = json.dumps({"k": key, "s": seq}).encode()
+        if self._padding:
+            value = json.dumps({"k": key, "s": seq, "p": self._padding}).encode()
         if draw < self._poison_rate:
             kind = "poison"
             value = json.dumps({"k": key, "s": seq, "poison": True}).encode()

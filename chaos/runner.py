@@ -23,6 +23,7 @@ other runs of the session keep their verdicts.
 from __future__ import annotations
 
 import random
+import re
 import time
 import traceback
 import uuid
@@ -87,6 +88,8 @@ class Scenario:
     #: deletes, written before the members start.
     feed: Feed = "steady"
     abort_rate: float = 0.0
+    #: Characters of filler in each steady or transactional message (large messages).
+    padding: int = 0
     #: The fault loop signals the broker: the run needs a broker of its own.
     broker_faults: bool = False
     #: Part of the CI run (tests/integration/test_chaos.py); the others only run on demand.
@@ -335,6 +338,8 @@ def run_scenario(
         report = _check(run, ledger_path)
         if scenario.swarm is not None:
             nodes = _check_nodes(run)
+        if "CHAOS_MAX_BUFFERED_BYTES" in scenario.env:
+            _check_budget(run)
     except Exception as exc:
         run.harness_error(exc)
     return RunResult(
@@ -370,6 +375,7 @@ def _feed(run: Run, ledger_path: Path) -> FeedSource:
         malformed_rate=scenario.malformed_rate,
         transactional_id=f"{run.topic}-tx" if scenario.feed == "transactional" else None,
         abort_rate=scenario.abort_rate,
+        padding=scenario.padding,
     )
 
 
@@ -409,6 +415,57 @@ def _check_nodes(run: Run) -> dict[str, int]:
                 "the fault did not have its effect"
             )
     return counts
+
+
+#: Bytes a chaos message costs beyond its filler, as the budget counts it: the key, the JSON
+#: around the filler (under 40 bytes) and parafka's per-message overhead (300).
+_MESSAGE_COST = 350
+#: The budget counts as reached when some member held this share of it (its ``over()`` is at
+#: 100 %; sampling every 10 ms can miss the very top).
+_REACHED = 0.9
+
+
+def budget_peaks(text: str) -> list[tuple[int, int]]:
+    """``(peak, available)`` of each ``chaos-budget`` line a member printed (``chaos.app``)."""
+    return [
+        (int(m.group(1)), int(m.group(2)))
+        for m in re.finditer(r"^chaos-budget peak=(\d+) available=(\d+)$", text, re.MULTILINE)
+    ]
+
+
+def budget_problems(peaks: dict[str, list[tuple[int, int]]], message_bytes: int) -> list[str]:
+    """The budget's bound, per member: what it held stayed within what parafka's buffers may
+    hold plus one message per partition (a partition that holds none may always fetch, see
+    ``parafka.connection.flow``); and some member reached the budget (else the run did not
+    test it)."""
+    problems = []
+    reached = False
+    for member, lines in sorted(peaks.items()):
+        for peak, available in lines:
+            bound = available + PARTITIONS * message_bytes
+            if peak > bound:
+                problems.append(
+                    f"{member} held {peak:,} bytes, over the budget's bound {bound:,} "
+                    f"({available:,} available + {PARTITIONS} messages of {message_bytes:,})"
+                )
+                break
+        reached = reached or any(peak >= _REACHED * available > 0 for peak, available in lines)
+    if not reached:
+        highest = max((p for lines in peaks.values() for p, _ in lines), default=0)
+        problems.append(
+            f"the budget was never reached (highest {highest:,} bytes held): the run did not "
+            "test it"
+        )
+    return problems
+
+
+def _check_budget(run: Run) -> None:
+    peaks = {
+        path.stem: budget_peaks(path.read_text(errors="replace"))
+        for path in sorted(run.directory.glob("member-*.out"))
+    }
+    message_bytes = run.scenario.padding + _MESSAGE_COST
+    run.problems.extend(budget_problems(peaks, message_bytes))
 
 
 def _drain(run: Run) -> None:
