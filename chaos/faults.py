@@ -529,7 +529,7 @@ def _scenarios() -> list[Scenario]:
             members=1,
             vp=4,
             padding=20_000,
-            env={"CHAOS_MAX_BUFFERED_BYTES": str(16 * 1024 * 1024), "CHAOS_DELAY_MS": "25"},
+            env={"CHAOS_MAX_BUFFERED_BYTES": str(16 * 1024 * 1024), "CHAOS_DELAY_MS": "40"},
         ),
     ]
 
