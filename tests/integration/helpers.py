@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 import parafka
 
@@ -82,6 +82,44 @@ class Record:
     def count(self) -> int:
         with self.lock:
             return sum(len(offsets) for offsets in self.offsets.values())
+
+
+def write_transactions(
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    plan: list[tuple[int, bool]],
+    value: bytes = b"m",
+) -> dict[int, list[int]]:
+    """Transactions in ``plan`` order, each ``(messages per partition, commit?)``: committed ones
+    become visible, aborted ones leave their records and marker in the log (gaps for a
+    read_committed consumer). Messages go round-robin over the partitions. Returns the offsets
+    of the committed messages per partition, in offset order."""
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "transactional.id": f"txn-{topic}", "linger.ms": 5}
+    )
+    producer.init_transactions(30)
+    visible: dict[int, list[int]] = {p: [] for p in range(partitions)}
+    for count, commit in plan:
+        delivered: list[tuple[int, int]] = []
+        producer.begin_transaction()
+        for i in range(count * partitions):
+            producer.produce(
+                topic,
+                value=value,
+                partition=i % partitions,
+                on_delivery=lambda _err, msg, into=delivered: into.append(
+                    (msg.partition(), msg.offset())
+                ),
+            )
+        producer.flush(30)
+        if commit:
+            producer.commit_transaction(30)
+            for partition, offset in delivered:
+                visible[partition].append(offset)
+        else:
+            producer.abort_transaction(30)
+    return {p: sorted(offsets) for p, offsets in visible.items()}
 
 
 @contextmanager

@@ -9,13 +9,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from confluent_kafka import Producer
 
 import parafka
 from parafka.connection.budget import LIBRDKAFKA_FACTOR, PER_MESSAGE_OVERHEAD
 from parafka.testing import end_offsets, produce_messages
 
-from .helpers import committed, running, wait_until
+from .helpers import committed, running, wait_until, write_transactions
 
 pytestmark = pytest.mark.integration
 
@@ -79,21 +78,27 @@ def app_for(bootstrap: str, group: str, **settings: int) -> parafka.App:
     )
 
 
+def recorder(seen: dict[int, list[int]], delay: float) -> type[parafka.Consumer]:
+    """A consumer that takes ``delay`` seconds a message and appends each offset it finishes to
+    ``seen[partition]``."""
+
+    class Slow(parafka.Consumer):
+        def consume(self, messages: parafka.Messages) -> None:
+            for message in messages:
+                time.sleep(delay)
+                seen[message.partition].append(message.offset)
+
+    return Slow
+
+
 def test_the_app_holds_no_more_than_its_budget_and_loses_nothing(
     kafka_bootstrap: str, new_topic: Callable[..., str], unique_name: Callable[[str], str]
 ) -> None:
     topic, group = new_topic(partitions=PARTITIONS), unique_name("g")
     fill(kafka_bootstrap, topic)
     seen: dict[int, list[int]] = {p: [] for p in range(PARTITIONS)}
-
-    class Slow(parafka.Consumer):
-        def consume(self, messages: parafka.Messages) -> None:
-            for message in messages:
-                time.sleep(0.01)
-                seen[message.partition].append(message.offset)
-
     app = app_for(kafka_bootstrap, group)
-    app.topic(topic, Slow, deserializer=parafka.raw_deserializer)
+    app.topic(topic, recorder(seen, 0.01), deserializer=parafka.raw_deserializer)
     total = PARTITIONS * PER_PARTITION
     with running(app), sampling(app) as samples:
         wait_until(lambda: sum(map(len, seen.values())) >= total, 120, "every message")
@@ -161,36 +166,11 @@ def test_a_transactional_topic_under_the_budget_commits_past_its_last_marker(
     partition's end past the last abort marker (work that can finish does finish)."""
     partitions = 6
     topic, group = new_topic(partitions=partitions), unique_name("g")
-    producer = Producer({"bootstrap.servers": kafka_bootstrap, "transactional.id": f"txn-{topic}"})
-    producer.init_transactions(30)
-    visible: dict[int, list[int]] = {p: [] for p in range(partitions)}
-    for count, commit in [(8, True), (3, False), (8, True), (3, False), (8, True), (2, False)]:
-        delivered: list[tuple[int, int]] = []
-        producer.begin_transaction()
-        for i in range(count * partitions):
-            producer.produce(
-                topic,
-                value=b"v" * VALUE,
-                partition=i % partitions,
-                on_delivery=lambda _e, m, into=delivered: into.append((m.partition(), m.offset())),
-            )
-        producer.flush(30)
-        if commit:
-            producer.commit_transaction(30)
-            for partition, offset in delivered:
-                visible[partition].append(offset)
-        else:
-            producer.abort_transaction(30)
+    plan = [(8, True), (3, False), (8, True), (3, False), (8, True), (2, False)]
+    visible = write_transactions(kafka_bootstrap, topic, partitions, plan, value=b"v" * VALUE)
     seen: dict[int, list[int]] = {p: [] for p in range(partitions)}
-
-    class Slow(parafka.Consumer):
-        def consume(self, messages: parafka.Messages) -> None:
-            for message in messages:
-                time.sleep(0.005)
-                seen[message.partition].append(message.offset)
-
     app = app_for(kafka_bootstrap, group)
-    app.topic(topic, Slow, deserializer=parafka.raw_deserializer)
+    app.topic(topic, recorder(seen, 0.005), deserializer=parafka.raw_deserializer)
     ends = end_offsets(kafka_bootstrap, topic)
     with running(app), sampling(app) as samples:
         wait_until(

@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 
 from parafka.testing import end_offsets, produce_messages
 
-from .helpers import ROOT, committed, read_record, recording_env, wait_until
+from .helpers import ROOT, committed, read_record, recording_env, wait_until, write_transactions
 
 pytestmark = pytest.mark.integration
 
@@ -436,34 +435,9 @@ def test_nodes_stop_by_themselves_when_the_supervisor_is_killed(case: Case) -> N
     case.assert_committed_to_the_end()
 
 
-def _write_transactions(bootstrap: str, topic: str) -> dict[int, set[int]]:
-    """Per partition: 3 committed transactions of 40 with an aborted one of 15 between each,
-    and an aborted one last (the log ends with its marker). Returns the committed offsets."""
-    producer = Producer(
-        {"bootstrap.servers": bootstrap, "transactional.id": f"txn-{topic}", "linger.ms": 5}
-    )
-    producer.init_transactions(30)
-    visible: dict[int, set[int]] = defaultdict(set)
-    for count, commit in [(40, True), (15, False), (40, True), (15, False), (40, True), (5, False)]:
-        delivered: list[tuple[int, int]] = []
-        producer.begin_transaction()
-        for i in range(count * PARTITIONS):
-            producer.produce(
-                topic,
-                value=b"m",
-                partition=i % PARTITIONS,
-                on_delivery=lambda _err, msg, into=delivered: into.append(
-                    (msg.partition(), msg.offset())
-                ),
-            )
-        producer.flush(30)
-        if commit:
-            producer.commit_transaction(30)
-            for partition, offset in delivered:
-                visible[partition].add(offset)
-        else:
-            producer.abort_transaction(30)
-    return visible
+#: Per partition: 3 committed transactions of 40 with an aborted one of 15 between each, and an
+#: aborted one last (the log ends with its marker).
+TRANSACTIONS = [(40, True), (15, False), (40, True), (15, False), (40, True), (5, False)]
 
 
 def test_a_transactional_topic_with_a_node_killed_commits_its_end(case: Case) -> None:
@@ -474,7 +448,10 @@ def test_a_transactional_topic_with_a_node_killed_commits_its_end(case: Case) ->
     env = case.env(delay_ms="15", max_messages="5", session_timeout_ms="6000")
     with case.swarm(env, "--nodes", "2", "--node-report-timeout", "3") as process:
         _wait_for_two_members(case)
-        visible = _write_transactions(bootstrap, topic)
+        visible = {
+            p: set(offsets)
+            for p, offsets in write_transactions(bootstrap, topic, PARTITIONS, TRANSACTIONS).items()
+        }
         _fault_node_zero_mid_stream(case, signal.SIGKILL)
 
         def every_visible_one() -> bool:
