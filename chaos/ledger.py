@@ -183,9 +183,10 @@ class LedgerProducer:
         key = f"k{key_index}"
         draw = self._random.random()
         kind: Kind = "ok"
-        value: bytes = json.dumps({"k": key, "s": seq}).encode()
+        fields: dict[str, Any] = {"k": key, "s": seq}
         if self._padding:
-            value = json.dumps({"k": key, "s": seq, "p": self._padding}).encode()
+            fields["p"] = self._padding
+        value: bytes = json.dumps(fields).encode()
         if draw < self._poison_rate:
             kind = "poison"
             value = json.dumps({"k": key, "s": seq, "poison": True}).encode()
